@@ -1,0 +1,953 @@
+
+/*
+ * ngx_http_kafka_producer_module: per-worker producers and delivery.
+ *
+ * Each worker owns one plain and one idempotent librdkafka producer,
+ * created after fork.  librdkafka writes a byte into a pipe when its main
+ * queue becomes non-empty; the read end of the pipe is an nginx read
+ * event, so delivery reports, errors and logs are served on the worker's
+ * own thread from nginx's event loop, and no request path ever waits.
+ */
+
+
+#include "ngx_http_kafka_producer_kafka.h"
+#include "ngx_http_kafka_producer_send.h"
+#include "ngx_http_kafka_producer_status.h"
+
+
+static ngx_int_t ngx_http_kafka_producer_client_init(ngx_cycle_t *cycle,
+    ngx_http_kafka_producer_main_conf_t *kmcf, ngx_uint_t mode);
+static ngx_int_t ngx_http_kafka_producer_client_open(
+    ngx_http_kafka_producer_client_t *client);
+static void ngx_http_kafka_producer_client_close(
+    ngx_http_kafka_producer_client_t *client, ngx_msec_t timeout);
+static void ngx_http_kafka_producer_client_fail(
+    ngx_http_kafka_producer_client_t *client, ngx_uint_t reason);
+static void ngx_http_kafka_producer_client_poll(
+    ngx_http_kafka_producer_client_t *client);
+static void ngx_http_kafka_producer_notify_handler(ngx_event_t *rev);
+static void ngx_http_kafka_producer_guard_handler(ngx_event_t *ev);
+static void ngx_http_kafka_producer_delivery(rd_kafka_t *rk,
+    const rd_kafka_message_t *m, void *opaque);
+static void ngx_http_kafka_producer_finish(ngx_http_kafka_producer_msg_t *msg,
+    ngx_http_kafka_producer_event_t *ev);
+static void ngx_http_kafka_producer_error(rd_kafka_t *rk, int err,
+    const char *reason, void *opaque);
+static void ngx_http_kafka_producer_log(const rd_kafka_t *rk, int level,
+    const char *fac, const char *buf);
+static ngx_int_t ngx_http_kafka_producer_conf_set(ngx_conf_t *cf,
+    rd_kafka_conf_t *conf, char *name, char *value);
+
+
+static ngx_http_kafka_producer_client_t
+    *ngx_http_kafka_producer_clients[NGX_HTTP_KAFKA_PRODUCER_NMODES];
+
+/*
+ * A non-cancelable timer armed while messages are in flight: a worker
+ * that is shutting down gracefully keeps running its event loop until
+ * every message it accepted has a delivery report.
+ */
+static ngx_event_t   ngx_http_kafka_producer_guard;
+static ngx_uint_t    ngx_http_kafka_producer_in_flight;
+static ngx_msec_t    ngx_http_kafka_producer_guard_timeout;
+static ngx_msec_t    ngx_http_kafka_producer_shutdown_timeout;
+
+
+static ngx_str_t  ngx_http_kafka_producer_refused[] = {
+    ngx_string("acks"),
+    ngx_string("request.required.acks"),
+    ngx_string("enable.idempotence"),
+    ngx_string("transactional.id"),
+    ngx_string("log.queue"),
+    ngx_null_string
+};
+
+
+static char *ngx_http_kafka_producer_mode_names[] = {
+    "plain", "idempotent"
+};
+
+
+char *
+ngx_http_kafka_producer_check_option(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    ngx_int_t         rc;
+    ngx_str_t        *s;
+    rd_kafka_conf_t  *conf;
+
+    for (s = ngx_http_kafka_producer_refused; s->len; s++) {
+        if (name->len == s->len
+            && ngx_strncasecmp(name->data, s->data, s->len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "librdkafka property \"%V\" cannot be set: "
+                               "it defines the plain and idempotent "
+                               "producers of the module", name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    conf = rd_kafka_conf_new();
+    if (conf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rc = ngx_http_kafka_producer_conf_set(cf, conf, (char *) name->data,
+                                          (char *) value->data);
+
+    rd_kafka_conf_destroy(conf);
+
+    return rc == NGX_OK ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+static void
+ngx_http_kafka_producer_conf_cleanup(void *data)
+{
+    rd_kafka_conf_t  *conf = data;
+
+    rd_kafka_conf_destroy(conf);
+}
+
+
+char *
+ngx_http_kafka_producer_init_conf(ngx_conf_t *cf,
+    ngx_http_kafka_producer_main_conf_t *kmcf)
+{
+    char                 buf[64];
+    size_t               size;
+    ngx_uint_t           i;
+    ngx_keyval_t        *kv;
+    rd_kafka_conf_t     *conf;
+    ngx_pool_cleanup_t  *cln;
+
+    conf = rd_kafka_conf_new();
+    if (conf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        rd_kafka_conf_destroy(conf);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_kafka_producer_conf_cleanup;
+    cln->data = conf;
+
+    kmcf->conf = conf;
+
+    if (kmcf->brokers.len
+        && ngx_http_kafka_producer_conf_set(cf, conf, "bootstrap.servers",
+                                            (char *) kmcf->brokers.data)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+#define ngx_http_kafka_producer_set_number(name, n)                          \
+    ngx_sprintf((u_char *) buf, "%ui%Z", (ngx_uint_t) (n));                   \
+    if (ngx_http_kafka_producer_conf_set(cf, conf, name, buf) != NGX_OK) {    \
+        return NGX_CONF_ERROR;                                                \
+    }
+
+    ngx_http_kafka_producer_set_number("request.timeout.ms",
+                                       kmcf->request_timeout);
+    ngx_http_kafka_producer_set_number("message.timeout.ms",
+                                       kmcf->delivery_timeout);
+    ngx_http_kafka_producer_set_number("retry.backoff.ms",
+                                       kmcf->retry_backoff);
+    ngx_http_kafka_producer_set_number("message.send.max.retries",
+                                       kmcf->retries);
+    ngx_http_kafka_producer_set_number("linger.ms", kmcf->linger);
+
+#undef ngx_http_kafka_producer_set_number
+
+    if (ngx_http_kafka_producer_conf_set(cf, conf, "client.id",
+                                         "nginx-kafka-producer")
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (kmcf->options) {
+        kv = kmcf->options->elts;
+
+        for (i = 0; i < kmcf->options->nelts; i++) {
+            if (ngx_http_kafka_producer_conf_set(cf, conf,
+                                                 (char *) kv[i].key.data,
+                                                 (char *) kv[i].value.data)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    size = sizeof(buf);
+    if (rd_kafka_conf_get(conf, "bootstrap.servers", buf, &size)
+        != RD_KAFKA_CONF_OK || size <= 1)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"kafka_producer_send\" requires "
+                           "\"kafka_producer_brokers\"");
+        return NGX_CONF_ERROR;
+    }
+
+    /* librdkafka checks these only when a producer is created */
+
+    size = sizeof(buf);
+    if (rd_kafka_conf_get(conf, "linger.ms", buf, &size) == RD_KAFKA_CONF_OK
+        && ngx_atoi((u_char *) buf, size - 1) != NGX_ERROR)
+    {
+        kmcf->linger = ngx_atoi((u_char *) buf, size - 1);
+    }
+
+    size = sizeof(buf);
+    if (rd_kafka_conf_get(conf, "message.timeout.ms", buf, &size)
+        == RD_KAFKA_CONF_OK
+        && ngx_atoi((u_char *) buf, size - 1) != NGX_ERROR)
+    {
+        kmcf->delivery_timeout = ngx_atoi((u_char *) buf, size - 1);
+    }
+
+    if (kmcf->delivery_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "an infinite delivery timeout "
+                           "(message.timeout.ms 0) is not supported: "
+                           "every accepted message must get an answer");
+        return NGX_CONF_ERROR;
+    }
+
+    if (kmcf->linger >= kmcf->delivery_timeout) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the linger time (%M ms) must be less than "
+                           "the delivery timeout (%M ms)",
+                           kmcf->linger, kmcf->delivery_timeout);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_kafka_producer_conf_set(ngx_conf_t *cf, rd_kafka_conf_t *conf,
+    char *name, char *value)
+{
+    char  errstr[512];
+
+    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr))
+        != RD_KAFKA_CONF_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid librdkafka property \"%s\" = \"%s\": %s",
+                           name, value, errstr);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_kafka_producer_init_clients(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                            mode;
+    ngx_http_kafka_producer_main_conf_t  *kmcf;
+
+    kmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_kafka_producer_module);
+
+    if (kmcf == NULL || kmcf->conf == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_kafka_producer_guard.handler =
+                                        ngx_http_kafka_producer_guard_handler;
+    ngx_http_kafka_producer_guard.log = cycle->log;
+    ngx_http_kafka_producer_guard.data = cycle;
+
+    /* librdkafka answers within message.timeout.ms; allow a margin */
+    ngx_http_kafka_producer_guard_timeout = kmcf->delivery_timeout + 5000;
+    ngx_http_kafka_producer_shutdown_timeout = kmcf->shutdown_timeout;
+
+    for (mode = 0; mode < NGX_HTTP_KAFKA_PRODUCER_NMODES; mode++) {
+        if (ngx_http_kafka_producer_client_init(cycle, kmcf, mode)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_kafka_producer_client_init(ngx_cycle_t *cycle,
+    ngx_http_kafka_producer_main_conf_t *kmcf, ngx_uint_t mode)
+{
+    int                                fd[2];
+    char                               errstr[512], buf[16];
+    size_t                             size;
+    ngx_int_t                          n;
+    ngx_event_t                       *rev;
+    rd_kafka_conf_t                   *conf;
+    ngx_connection_t                  *c;
+    ngx_http_kafka_producer_client_t  *client;
+
+    client = ngx_pcalloc(cycle->pool,
+                         sizeof(ngx_http_kafka_producer_client_t));
+    if (client == NULL) {
+        return NGX_ERROR;
+    }
+
+    client->mode = mode;
+    client->log = cycle->log;
+    client->notify_fd = (ngx_socket_t) -1;
+    ngx_queue_init(&client->in_flight);
+
+    conf = rd_kafka_conf_dup(kmcf->conf);
+    if (conf == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (mode == NGX_HTTP_KAFKA_PRODUCER_PLAIN) {
+        (void) rd_kafka_conf_set(conf, "enable.idempotence", "false",
+                                 errstr, sizeof(errstr));
+        (void) rd_kafka_conf_set(conf, "acks", "1", errstr, sizeof(errstr));
+
+    } else {
+        (void) rd_kafka_conf_set(conf, "enable.idempotence", "true",
+                                 errstr, sizeof(errstr));
+        (void) rd_kafka_conf_set(conf, "acks", "all", errstr,
+                                 sizeof(errstr));
+
+        size = sizeof(buf);
+        if (rd_kafka_conf_get(conf, "max.in.flight.requests.per.connection",
+                              buf, &size)
+            == RD_KAFKA_CONF_OK)
+        {
+            n = ngx_atoi((u_char *) buf, size - 1);
+
+            if (n == NGX_ERROR || n > 5) {
+                (void) rd_kafka_conf_set(conf,
+                                      "max.in.flight.requests.per.connection",
+                                      "5", errstr, sizeof(errstr));
+            }
+        }
+
+        if (kmcf->retries == 0) {
+            /* idempotence needs retries: keep librdkafka's default */
+            (void) rd_kafka_conf_set(conf, "message.send.max.retries",
+                                     "2147483647", errstr, sizeof(errstr));
+        }
+    }
+
+    (void) rd_kafka_conf_set(conf, "log.queue", "true", errstr,
+                             sizeof(errstr));
+
+    rd_kafka_conf_set_opaque(conf, client);
+    rd_kafka_conf_set_dr_msg_cb(conf, ngx_http_kafka_producer_delivery);
+    rd_kafka_conf_set_error_cb(conf, ngx_http_kafka_producer_error);
+    rd_kafka_conf_set_log_cb(conf, ngx_http_kafka_producer_log);
+
+    client->conf = conf;
+
+    if (pipe(fd) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno, "pipe() failed");
+        return NGX_ERROR;
+    }
+
+    if (ngx_nonblocking(fd[0]) == -1 || ngx_nonblocking(fd[1]) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_socket_errno,
+                      ngx_nonblocking_n " failed");
+        (void) close(fd[0]);
+        (void) close(fd[1]);
+        return NGX_ERROR;
+    }
+
+    client->notify_fd = fd[1];
+
+    c = ngx_get_connection(fd[0], cycle->log);
+    if (c == NULL) {
+        (void) close(fd[0]);
+        return NGX_ERROR;
+    }
+
+    c->data = client;
+    client->notify = c;
+
+    rev = c->read;
+    rev->handler = ngx_http_kafka_producer_notify_handler;
+    rev->log = cycle->log;
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_kafka_producer_clients[mode] = client;
+
+    return ngx_http_kafka_producer_client_open(client);
+}
+
+
+static ngx_int_t
+ngx_http_kafka_producer_client_open(ngx_http_kafka_producer_client_t *client)
+{
+    char              errstr[512];
+    rd_kafka_t       *rk;
+    rd_kafka_conf_t  *conf;
+
+    conf = rd_kafka_conf_dup(client->conf);
+    if (conf == NULL) {
+        return NGX_ERROR;
+    }
+
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        ngx_log_error(NGX_LOG_EMERG, client->log, 0,
+                      "kafka_producer: cannot create the %s producer: %s",
+                      ngx_http_kafka_producer_mode_names[client->mode],
+                      errstr);
+        return NGX_ERROR;
+    }
+
+    client->rk = rk;
+    client->fatal = 0;
+    client->purged = 0;
+    client->brokers_down = 0;
+
+    (void) rd_kafka_set_log_queue(rk, NULL);
+
+    client->queue = rd_kafka_queue_get_main(rk);
+    rd_kafka_queue_io_event_enable(client->queue, client->notify_fd, "1", 1);
+
+    ngx_log_error(NGX_LOG_INFO, client->log, 0,
+                  "kafka_producer: %s producer %s started",
+                  ngx_http_kafka_producer_mode_names[client->mode],
+                  rd_kafka_name(rk));
+
+    return NGX_OK;
+}
+
+
+/*
+ * Closes the librdkafka handle: waits up to "timeout" for the delivery of
+ * what is queued, purges the rest (their reports say so), then resolves
+ * any message librdkafka did not report with an error of our own.
+ */
+
+static void
+ngx_http_kafka_producer_client_close(ngx_http_kafka_producer_client_t *client,
+    ngx_msec_t timeout)
+{
+    rd_kafka_t  *rk;
+
+    rk = client->rk;
+
+    if (rk == NULL) {
+        return;
+    }
+
+    if (timeout && client->n) {
+        (void) rd_kafka_flush(rk, (int) timeout);
+    }
+
+    if (client->n) {
+        (void) rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE
+                                  |RD_KAFKA_PURGE_F_INFLIGHT);
+        (void) rd_kafka_flush(rk, 1000);
+    }
+
+    /* serve the last logs and errors */
+    (void) rd_kafka_poll(rk, 0);
+
+    rd_kafka_queue_io_event_enable(client->queue, -1, NULL, 0);
+    rd_kafka_queue_destroy(client->queue);
+    client->queue = NULL;
+
+    rd_kafka_destroy(rk);
+    client->rk = NULL;
+
+    ngx_http_kafka_producer_client_fail(client,
+                                        NGX_HTTP_KAFKA_PRODUCER_REASON_EXITING);
+}
+
+
+static void
+ngx_http_kafka_producer_client_fail(ngx_http_kafka_producer_client_t *client,
+    ngx_uint_t reason)
+{
+    ngx_queue_t                      *q;
+    ngx_http_kafka_producer_msg_t    *msg;
+    ngx_http_kafka_producer_event_t   ev;
+
+    while (!ngx_queue_empty(&client->in_flight)) {
+        q = ngx_queue_head(&client->in_flight);
+        msg = ngx_queue_data(q, ngx_http_kafka_producer_msg_t, queue);
+
+        ngx_log_error(NGX_LOG_ERR, client->log, 0,
+                      "kafka_producer: message without a delivery report "
+                      "failed: the %s producer is closing",
+                      ngx_http_kafka_producer_mode_names[client->mode]);
+
+        ngx_memzero(&ev, sizeof(ngx_http_kafka_producer_event_t));
+        ev.partition = RD_KAFKA_PARTITION_UA;
+        ev.offset = -1;
+        ev.err = RD_KAFKA_RESP_ERR__DESTROY;
+        ev.reason = reason;
+
+        ngx_http_kafka_producer_finish(msg, &ev);
+    }
+}
+
+
+void
+ngx_http_kafka_producer_exit_clients(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                         mode;
+    ngx_http_kafka_producer_client_t  *client;
+
+    for (mode = 0; mode < NGX_HTTP_KAFKA_PRODUCER_NMODES; mode++) {
+        client = ngx_http_kafka_producer_clients[mode];
+
+        if (client == NULL) {
+            continue;
+        }
+
+        ngx_http_kafka_producer_client_close(client,
+                                     ngx_http_kafka_producer_shutdown_timeout);
+
+        if (client->notify) {
+            ngx_close_connection(client->notify);
+            client->notify = NULL;
+        }
+
+        if (client->notify_fd != (ngx_socket_t) -1) {
+            (void) close(client->notify_fd);
+            client->notify_fd = (ngx_socket_t) -1;
+        }
+
+        if (client->conf) {
+            rd_kafka_conf_destroy(client->conf);
+            client->conf = NULL;
+        }
+
+        ngx_http_kafka_producer_clients[mode] = NULL;
+    }
+
+    if (ngx_http_kafka_producer_guard.timer_set) {
+        ngx_del_timer(&ngx_http_kafka_producer_guard);
+    }
+}
+
+
+ngx_http_kafka_producer_client_t *
+ngx_http_kafka_producer_client(ngx_uint_t mode)
+{
+    ngx_http_kafka_producer_client_t  *client;
+
+    client = ngx_http_kafka_producer_clients[mode];
+
+    if (client == NULL || client->rk == NULL || client->fatal) {
+        /* a fatal error: the producer is being replaced */
+        return NULL;
+    }
+
+    return client;
+}
+
+
+static void
+ngx_http_kafka_producer_notify_handler(ngx_event_t *rev)
+{
+    u_char                             buf[64];
+    ssize_t                            n;
+    ngx_connection_t                  *c;
+    ngx_http_kafka_producer_client_t  *client;
+
+    c = rev->data;
+    client = c->data;
+
+    if (c->close) {
+        /* worker_shutdown_timeout has expired: stop waiting for Kafka */
+        c->close = 0;
+        c->error = 0;
+
+        if (client->rk && client->n) {
+            ngx_log_error(NGX_LOG_WARN, client->log, 0,
+                          "kafka_producer: shutdown timeout, purging %ui "
+                          "message(s) of the %s producer", client->n,
+                          ngx_http_kafka_producer_mode_names[client->mode]);
+
+            (void) rd_kafka_purge(client->rk, RD_KAFKA_PURGE_F_QUEUE
+                                              |RD_KAFKA_PURGE_F_INFLIGHT);
+        }
+    }
+
+    /*
+     * librdkafka writes the pipe only when its queue goes from empty to
+     * non-empty and epoll is edge-triggered here: drain the pipe first,
+     * then serve the queue until it is empty.
+     */
+
+    for ( ;; ) {
+        n = read(c->fd, buf, sizeof(buf));
+
+        if (n > 0) {
+            continue;
+        }
+
+        if (n == -1 && ngx_errno == NGX_EINTR) {
+            continue;
+        }
+
+        if (n == -1 && ngx_errno != NGX_EAGAIN) {
+            ngx_log_error(NGX_LOG_ALERT, client->log, ngx_errno,
+                          "kafka_producer: read() from the notify pipe "
+                          "failed");
+        }
+
+        break;
+    }
+
+    rev->ready = 0;
+
+    ngx_http_kafka_producer_client_poll(client);
+}
+
+
+static void
+ngx_http_kafka_producer_client_poll(ngx_http_kafka_producer_client_t *client)
+{
+    if (client->rk == NULL) {
+        return;
+    }
+
+    while (rd_kafka_poll(client->rk, 0) > 0) {
+        /* void */
+    }
+
+    if (!client->fatal) {
+        return;
+    }
+
+    /*
+     * A fatal error makes an idempotent producer unusable: fail what it
+     * holds, and replace it once every message has its report.
+     */
+
+    if (client->n) {
+        if (!client->purged) {
+            client->purged = 1;
+            (void) rd_kafka_purge(client->rk, RD_KAFKA_PURGE_F_QUEUE
+                                              |RD_KAFKA_PURGE_F_INFLIGHT
+                                              |RD_KAFKA_PURGE_F_NON_BLOCKING);
+        }
+
+        return;
+    }
+
+    ngx_http_kafka_producer_client_close(client, 0);
+
+    if (ngx_http_kafka_producer_client_open(client) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, client->log, 0,
+                      "kafka_producer: the %s producer could not be "
+                      "replaced",
+                      ngx_http_kafka_producer_mode_names[client->mode]);
+    }
+}
+
+
+static void
+ngx_http_kafka_producer_guard_handler(ngx_event_t *ev)
+{
+    ngx_uint_t                         mode;
+    ngx_http_kafka_producer_client_t  *client;
+
+    if (ngx_http_kafka_producer_in_flight == 0) {
+        return;
+    }
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        /* librdkafka should have reported every message by now */
+
+        for (mode = 0; mode < NGX_HTTP_KAFKA_PRODUCER_NMODES; mode++) {
+            client = ngx_http_kafka_producer_clients[mode];
+
+            if (client && client->rk && client->n) {
+                ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                              "kafka_producer: purging %ui message(s) "
+                              "still in flight at exit", client->n);
+
+                (void) rd_kafka_purge(client->rk,
+                                      RD_KAFKA_PURGE_F_QUEUE
+                                      |RD_KAFKA_PURGE_F_INFLIGHT);
+                ngx_http_kafka_producer_client_poll(client);
+            }
+        }
+    }
+
+    if (ngx_http_kafka_producer_in_flight) {
+        ngx_add_timer(ev, ngx_http_kafka_producer_guard_timeout);
+    }
+}
+
+
+ngx_http_kafka_producer_msg_t *
+ngx_http_kafka_producer_msg_create(ngx_http_kafka_producer_client_t *client,
+    ngx_log_t *log)
+{
+    ngx_http_kafka_producer_msg_t  *msg;
+
+    msg = ngx_alloc(sizeof(ngx_http_kafka_producer_msg_t), log);
+    if (msg == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(msg, sizeof(ngx_http_kafka_producer_msg_t));
+
+    msg->client = client;
+
+    ngx_queue_insert_tail(&client->in_flight, &msg->queue);
+    client->n++;
+
+    if (ngx_http_kafka_producer_in_flight++ == 0
+        && !ngx_http_kafka_producer_guard.timer_set)
+    {
+        ngx_add_timer(&ngx_http_kafka_producer_guard,
+                      ngx_http_kafka_producer_guard_timeout);
+    }
+
+    return msg;
+}
+
+
+void
+ngx_http_kafka_producer_msg_free(ngx_http_kafka_producer_msg_t *msg)
+{
+    ngx_queue_remove(&msg->queue);
+    msg->client->n--;
+
+    if (--ngx_http_kafka_producer_in_flight == 0
+        && ngx_http_kafka_producer_guard.timer_set)
+    {
+        ngx_del_timer(&ngx_http_kafka_producer_guard);
+    }
+
+    ngx_free(msg);
+}
+
+
+rd_kafka_resp_err_t
+ngx_http_kafka_producer_produce(ngx_http_kafka_producer_msg_t *msg,
+    ngx_http_kafka_producer_event_t *ev, ngx_str_t *value, ngx_str_t *ts)
+{
+    char                 *mode, *send_mode;
+    rd_kafka_resp_err_t   err;
+    rd_kafka_headers_t   *hdrs;
+
+    mode = ngx_http_kafka_producer_mode_names[ev->mode];
+    send_mode = ev->async ? "async" : "sync";
+
+    hdrs = rd_kafka_headers_new(3);
+    if (hdrs == NULL) {
+        return RD_KAFKA_RESP_ERR__FAIL;
+    }
+
+    (void) rd_kafka_header_add(hdrs, "producer-mode", -1, mode, -1);
+    (void) rd_kafka_header_add(hdrs, "send-mode", -1, send_mode, -1);
+    (void) rd_kafka_header_add(hdrs, "timestamp", -1, ts->data, ts->len);
+
+    err = rd_kafka_producev(msg->client->rk,
+                            RD_KAFKA_V_TOPIC((char *) ev->topic.data),
+                            RD_KAFKA_V_PARTITION(ev->partition),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_KEY(ev->key.data, ev->key.len),
+                            RD_KAFKA_V_VALUE(value->data, value->len),
+                            RD_KAFKA_V_HEADERS(hdrs),
+                            RD_KAFKA_V_OPAQUE(msg),
+                            RD_KAFKA_V_END);
+
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_headers_destroy(hdrs);
+
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+            msg->client->fatal = 1;
+        }
+    }
+
+    return err;
+}
+
+
+static void
+ngx_http_kafka_producer_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
+    void *opaque)
+{
+    ngx_http_kafka_producer_client_t  *client = opaque;
+
+    ngx_http_kafka_producer_msg_t    *msg;
+    ngx_http_kafka_producer_event_t   ev;
+
+    msg = m->_private;
+
+    ngx_memzero(&ev, sizeof(ngx_http_kafka_producer_event_t));
+    ev.partition = m->partition;
+    ev.offset = m->offset;
+    ev.err = m->err;
+
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        client->brokers_down = 0;
+
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, client->log, 0,
+                       "kafka_producer: delivered to %s [%D] at %L, %s",
+                       rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+                       msg->async ? "async" : "sync");
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, client->log, 0,
+                      "kafka_producer: delivery to topic \"%s\" failed "
+                      "(%s producer, %s send): %s: %s",
+                      rd_kafka_topic_name(m->rkt),
+                      ngx_http_kafka_producer_mode_names[client->mode],
+                      msg->async ? "async" : "sync",
+                      rd_kafka_err2name(m->err), rd_kafka_err2str(m->err));
+
+        if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+            client->fatal = 1;
+        }
+    }
+
+    if (!msg->async && msg->request == NULL) {
+        ngx_log_error(NGX_LOG_NOTICE, client->log, 0,
+                      "kafka_producer: %s for a client that is gone: "
+                      "topic \"%s\" partition %D offset %L",
+                      m->err ? "delivery failed" : "delivered",
+                      rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+    }
+
+    ngx_http_kafka_producer_finish(msg, &ev);
+}
+
+
+static void
+ngx_http_kafka_producer_finish(ngx_http_kafka_producer_msg_t *msg,
+    ngx_http_kafka_producer_event_t *ev)
+{
+    ngx_uint_t           brokers_down;
+    ngx_http_request_t  *r;
+
+    if (msg->async) {
+        ngx_http_kafka_producer_status_finish(msg->id, ev);
+    }
+
+    r = msg->request;
+    brokers_down = msg->client->brokers_down;
+
+    ngx_http_kafka_producer_msg_free(msg);
+
+    if (r) {
+        ngx_http_kafka_producer_send_finish(r, ev, brokers_down);
+    }
+}
+
+
+static void
+ngx_http_kafka_producer_error(rd_kafka_t *rk, int err, const char *reason,
+    void *opaque)
+{
+    ngx_http_kafka_producer_client_t  *client = opaque;
+
+    char  errstr[512];
+
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        client->fatal = 1;
+
+        err = rd_kafka_fatal_error(rk, errstr, sizeof(errstr));
+
+        ngx_log_error(NGX_LOG_ALERT, client->log, 0,
+                      "kafka_producer: fatal error in the %s producer, "
+                      "it will be replaced: %s: %s",
+                      ngx_http_kafka_producer_mode_names[client->mode],
+                      rd_kafka_err2name(err), errstr);
+        return;
+    }
+
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        client->brokers_down = 1;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, client->log, 0,
+                  "kafka_producer: %s producer: %s: %s",
+                  ngx_http_kafka_producer_mode_names[client->mode],
+                  rd_kafka_err2name(err), reason);
+}
+
+
+static void
+ngx_http_kafka_producer_log(const rd_kafka_t *rk, int level, const char *fac,
+    const char *buf)
+{
+    ngx_uint_t                         lvl;
+    ngx_http_kafka_producer_client_t  *client;
+
+    client = rd_kafka_opaque(rk);
+
+    /* syslog levels, 0 (emerg) to 7 (debug), are one below nginx's */
+
+    lvl = (level < 0) ? NGX_LOG_EMERG : (ngx_uint_t) level + 1;
+
+    if (lvl > NGX_LOG_DEBUG) {
+        lvl = NGX_LOG_DEBUG;
+    }
+
+    ngx_log_error(lvl, client->log, 0, "kafka_producer: %s: %s: %s",
+                  rd_kafka_name(rk), fac, buf);
+}
+
+
+ngx_uint_t
+ngx_http_kafka_producer_error_status(rd_kafka_resp_err_t err,
+    ngx_uint_t brokers_down)
+{
+    switch (err) {
+
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+        return brokers_down ? NGX_HTTP_SERVICE_UNAVAILABLE
+                            : NGX_HTTP_GATEWAY_TIME_OUT;
+
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+        return NGX_HTTP_NOT_FOUND;
+
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__FATAL:
+    case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+    case RD_KAFKA_RESP_ERR__DESTROY:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        return NGX_HTTP_FORBIDDEN;
+
+    default:
+        return NGX_HTTP_BAD_GATEWAY;
+    }
+}

@@ -1,0 +1,776 @@
+
+/*
+ * ngx_http_kafka_producer_module: the send handler.
+ *
+ * POST /api/v1/send?mode=..&eventId=..[&topic=..&sendMode=..&key=..
+ * &partition=..]: the handler validates the parameters, writes the JSON
+ * envelope and queues it on the worker's producer of that mode, which
+ * never blocks.  An async send answers 202 at once with a status record
+ * in shared memory; a sync send returns NGX_DONE and is finalized by its
+ * delivery report, or by a deadline timer should the report never come.
+ */
+
+
+#include "ngx_http_kafka_producer_send.h"
+#include "ngx_http_kafka_producer_kafka.h"
+#include "ngx_http_kafka_producer_status.h"
+#include "ngx_http_kafka_producer_json.h"
+
+
+#define NGX_HTTP_KAFKA_PRODUCER_ARG_MODE       0
+#define NGX_HTTP_KAFKA_PRODUCER_ARG_EVENT_ID   1
+#define NGX_HTTP_KAFKA_PRODUCER_ARG_TOPIC      2
+#define NGX_HTTP_KAFKA_PRODUCER_ARG_SEND_MODE  3
+#define NGX_HTTP_KAFKA_PRODUCER_ARG_KEY        4
+#define NGX_HTTP_KAFKA_PRODUCER_ARG_PARTITION  5
+#define NGX_HTTP_KAFKA_PRODUCER_NARGS          6
+
+/* the deadline of a sync send, past the delivery timeout */
+#define NGX_HTTP_KAFKA_PRODUCER_DEADLINE_MARGIN  5000
+
+
+typedef struct {
+    ngx_http_kafka_producer_event_t   ev;
+    ngx_http_kafka_producer_msg_t    *msg;
+    ngx_event_t                       deadline;
+} ngx_http_kafka_producer_send_ctx_t;
+
+
+static ngx_int_t ngx_http_kafka_producer_unescape(ngx_pool_t *pool,
+    ngx_str_t *name, ngx_str_t *value, ngx_str_t *error);
+static ngx_int_t ngx_http_kafka_producer_blank(ngx_str_t *s);
+static ngx_int_t ngx_http_kafka_producer_envelope(ngx_http_request_t *r,
+    ngx_http_kafka_producer_event_t *ev, ngx_str_t *ts, ngx_str_t *value);
+static ngx_int_t ngx_http_kafka_producer_accepted(ngx_http_request_t *r,
+    ngx_http_kafka_producer_event_t *ev, u_char *id);
+static ngx_int_t ngx_http_kafka_producer_delivered(ngx_http_request_t *r,
+    ngx_http_kafka_producer_event_t *ev);
+static void ngx_http_kafka_producer_send_cleanup(void *data);
+static void ngx_http_kafka_producer_deadline_handler(ngx_event_t *ev);
+
+
+static ngx_str_t  ngx_http_kafka_producer_args[] = {
+    ngx_string("mode"),
+    ngx_string("eventId"),
+    ngx_string("topic"),
+    ngx_string("sendMode"),
+    ngx_string("key"),
+    ngx_string("partition")
+};
+
+
+static ngx_str_t  ngx_http_kafka_producer_modes[] = {
+    ngx_string("plain"),
+    ngx_string("idempotent")
+};
+
+
+static ngx_str_t  ngx_http_kafka_producer_send_modes[] = {
+    ngx_string("sync"),
+    ngx_string("async")
+};
+
+
+static ngx_str_t  ngx_http_kafka_producer_send_allow = ngx_string("POST");
+
+
+#define ngx_http_kafka_producer_declined(error, pool, fmt, ...)             \
+    (error)->data = ngx_pnalloc(pool, NGX_MAX_ERROR_STR);                    \
+    if ((error)->data == NULL) {                                             \
+        return NGX_ERROR;                                                    \
+    }                                                                        \
+    (error)->len = ngx_snprintf((error)->data, NGX_MAX_ERROR_STR,            \
+                                fmt, __VA_ARGS__) - (error)->data;           \
+    return NGX_DECLINED
+
+
+/*
+ * Parses and validates the query string.  Returns NGX_OK with "ev" filled
+ * (empty topic and key mean the defaults), NGX_DECLINED with the reason
+ * in "error", or NGX_ERROR when memory runs out.
+ */
+
+ngx_int_t
+ngx_http_kafka_producer_parse_args(ngx_pool_t *pool, ngx_str_t *args,
+    ngx_http_kafka_producer_event_t *ev, ngx_str_t *error)
+{
+    u_char      *p, *last, *end, *eq;
+    ngx_int_t    n, rc;
+    ngx_str_t    name, value, v[NGX_HTTP_KAFKA_PRODUCER_NARGS];
+    ngx_uint_t   i, seen;
+
+    ngx_memzero(v, sizeof(v));
+    seen = 0;
+
+    p = args->data;
+    last = p + args->len;
+
+    while (p < last) {
+
+        end = ngx_strlchr(p, last, '&');
+        if (end == NULL) {
+            end = last;
+        }
+
+        eq = ngx_strlchr(p, end, '=');
+
+        name.data = p;
+        name.len = (eq ? eq : end) - p;
+
+        value.data = eq ? eq + 1 : end;
+        value.len = end - value.data;
+
+        p = end + 1;
+
+        for (i = 0; i < NGX_HTTP_KAFKA_PRODUCER_NARGS; i++) {
+            if (name.len == ngx_http_kafka_producer_args[i].len
+                && ngx_strncasecmp(name.data,
+                                   ngx_http_kafka_producer_args[i].data,
+                                   name.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == NGX_HTTP_KAFKA_PRODUCER_NARGS) {
+            /* other parameters are ignored, as the lab's API does */
+            continue;
+        }
+
+        if (seen & (1 << i)) {
+            ngx_http_kafka_producer_declined(error, pool,
+                                             "Repeated: %V",
+                                             &ngx_http_kafka_producer_args[i]);
+        }
+
+        seen |= 1 << i;
+
+        rc = ngx_http_kafka_producer_unescape(pool,
+                                              &ngx_http_kafka_producer_args[i],
+                                              &value, error);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        v[i] = value;
+    }
+
+    /* mode */
+
+    value = v[NGX_HTTP_KAFKA_PRODUCER_ARG_MODE];
+
+    if (ngx_http_kafka_producer_blank(&value)) {
+        ngx_str_set(error, "Missing: mode (plain|idempotent)");
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < NGX_HTTP_KAFKA_PRODUCER_NMODES; i++) {
+        if (value.len == ngx_http_kafka_producer_modes[i].len
+            && ngx_strncasecmp(value.data,
+                               ngx_http_kafka_producer_modes[i].data,
+                               value.len)
+               == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == NGX_HTTP_KAFKA_PRODUCER_NMODES) {
+        ngx_str_set(error, "Invalid: mode must be plain or idempotent");
+        return NGX_DECLINED;
+    }
+
+    ev->mode = i;
+
+    /* eventId */
+
+    value = v[NGX_HTTP_KAFKA_PRODUCER_ARG_EVENT_ID];
+
+    if (ngx_http_kafka_producer_blank(&value)) {
+        ngx_str_set(error, "Missing: eventId");
+        return NGX_DECLINED;
+    }
+
+    if (value.len > NGX_HTTP_KAFKA_PRODUCER_EVENT_ID_MAX) {
+        ngx_http_kafka_producer_declined(error, pool,
+                                "Invalid: eventId is longer than %d bytes",
+                                NGX_HTTP_KAFKA_PRODUCER_EVENT_ID_MAX);
+    }
+
+    if (ngx_http_kafka_producer_utf8_valid(value.data, value.len) != NGX_OK) {
+        ngx_str_set(error, "Invalid: eventId is not valid UTF-8");
+        return NGX_DECLINED;
+    }
+
+    ev->event_id = value;
+
+    /* sendMode */
+
+    value = v[NGX_HTTP_KAFKA_PRODUCER_ARG_SEND_MODE];
+
+    ev->async = 0;
+
+    if (value.len) {
+        if (value.len == 4 && ngx_strncasecmp(value.data, (u_char *) "sync", 4)
+                              == 0)
+        {
+            ev->async = 0;
+
+        } else if (value.len == 5
+                   && ngx_strncasecmp(value.data, (u_char *) "async", 5)
+                      == 0)
+        {
+            ev->async = 1;
+
+        } else {
+            ngx_str_set(error, "Invalid: sendMode must be sync or async");
+            return NGX_DECLINED;
+        }
+    }
+
+    /* topic */
+
+    value = v[NGX_HTTP_KAFKA_PRODUCER_ARG_TOPIC];
+
+    if (value.len && ngx_http_kafka_producer_check_topic(&value) != NGX_OK) {
+        ngx_http_kafka_producer_declined(error, pool,
+                                "Invalid: topic must be 1 to %d characters "
+                                "of a-z, A-Z, 0-9, \".\", \"_\" and \"-\", "
+                                "other than \".\" and \"..\"",
+                                NGX_HTTP_KAFKA_PRODUCER_TOPIC_MAX);
+    }
+
+    ev->topic = value;
+
+    /* key */
+
+    value = v[NGX_HTTP_KAFKA_PRODUCER_ARG_KEY];
+
+    if (value.len > NGX_HTTP_KAFKA_PRODUCER_KEY_MAX) {
+        ngx_http_kafka_producer_declined(error, pool,
+                                "Invalid: key is longer than %d bytes",
+                                NGX_HTTP_KAFKA_PRODUCER_KEY_MAX);
+    }
+
+    if (ngx_http_kafka_producer_utf8_valid(value.data, value.len) != NGX_OK) {
+        ngx_str_set(error, "Invalid: key is not valid UTF-8");
+        return NGX_DECLINED;
+    }
+
+    ev->key = value;
+
+    /* partition */
+
+    value = v[NGX_HTTP_KAFKA_PRODUCER_ARG_PARTITION];
+
+    ev->partition = RD_KAFKA_PARTITION_UA;
+
+    if (value.len) {
+        n = (value.len <= 10) ? ngx_atoi(value.data, value.len) : NGX_ERROR;
+
+        if (n == NGX_ERROR || n > 0x7fffffff) {
+            ngx_str_set(error,
+                        "Invalid: partition must be an integer from 0 to "
+                        "2147483647");
+            return NGX_DECLINED;
+        }
+
+        ev->partition = (int32_t) n;
+    }
+
+    ev->offset = -1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Percent-decodes "value" into a new NUL-terminated string, strictly:
+ * '+' is a space, a '%' must be followed by two hex digits, and %00 is
+ * refused since no field may hold a NUL byte.
+ */
+
+static ngx_int_t
+ngx_http_kafka_producer_unescape(ngx_pool_t *pool, ngx_str_t *name,
+    ngx_str_t *value, ngx_str_t *error)
+{
+    u_char      *p, *last, *dst, *start;
+    ngx_int_t    hi, lo;
+
+    start = ngx_pnalloc(pool, value->len + 1);
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = start;
+    p = value->data;
+    last = p + value->len;
+
+    while (p < last) {
+
+        if (*p == '+') {
+            *dst++ = ' ';
+            p++;
+            continue;
+        }
+
+        if (*p != '%') {
+            *dst++ = *p++;
+            continue;
+        }
+
+        hi = NGX_ERROR;
+        lo = NGX_ERROR;
+
+        if (last - p >= 3) {
+            hi = ngx_hextoi(p + 1, 1);
+            lo = ngx_hextoi(p + 2, 1);
+        }
+
+        if (hi == NGX_ERROR || lo == NGX_ERROR) {
+            ngx_http_kafka_producer_declined(error, pool,
+                                  "Invalid: %V has a malformed "
+                                  "percent-encoding", name);
+        }
+
+        if (hi == 0 && lo == 0) {
+            ngx_http_kafka_producer_declined(error, pool,
+                                  "Invalid: %V contains a NUL byte (%%00)",
+                                  name);
+        }
+
+        *dst++ = (u_char) (hi * 16 + lo);
+        p += 3;
+    }
+
+    *dst = '\0';
+
+    value->data = start;
+    value->len = dst - start;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_kafka_producer_blank(ngx_str_t *s)
+{
+    u_char  *p;
+
+    for (p = s->data; p < s->data + s->len; p++) {
+        if (*p != ' ' && *p != '\t' && *p != CR && *p != LF) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+ngx_int_t
+ngx_http_kafka_producer_check_topic(ngx_str_t *topic)
+{
+    u_char  *p, c;
+
+    if (topic->len > NGX_HTTP_KAFKA_PRODUCER_TOPIC_MAX
+        || (topic->len == 1 && topic->data[0] == '.')
+        || (topic->len == 2 && topic->data[0] == '.'
+            && topic->data[1] == '.'))
+    {
+        return NGX_ERROR;
+    }
+
+    for (p = topic->data; p < topic->data + topic->len; p++) {
+        c = *p;
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')
+        {
+            continue;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_kafka_producer_send_handler(ngx_http_request_t *r)
+{
+    u_char                                buf[NGX_HTTP_KAFKA_PRODUCER_ISO_TIME_LEN];
+    ngx_int_t                             rc;
+    ngx_str_t                             error, value, ts;
+    rd_kafka_resp_err_t                   err;
+    ngx_pool_cleanup_t                   *cln;
+    ngx_http_kafka_producer_msg_t        *msg;
+    ngx_http_kafka_producer_client_t     *client;
+    ngx_http_kafka_producer_send_ctx_t   *ctx;
+    ngx_http_kafka_producer_loc_conf_t   *klcf;
+    ngx_http_kafka_producer_main_conf_t  *kmcf;
+    u_char                                id[NGX_HTTP_KAFKA_PRODUCER_ID_LEN];
+
+    if (!(r->method & NGX_HTTP_POST)) {
+        return ngx_http_kafka_producer_not_allowed(r,
+                                          &ngx_http_kafka_producer_send_allow);
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+        return ngx_http_kafka_producer_problem(r, NGX_HTTP_BAD_REQUEST, 0,
+                                               "Invalid: a request body is "
+                                               "not accepted, parameters go "
+                                               "in the query string");
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_kafka_producer_send_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_kafka_producer_parse_args(r->pool, &r->args, &ctx->ev,
+                                            &error);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_kafka_producer_problem(r, NGX_HTTP_BAD_REQUEST, 0,
+                                               "%V", &error);
+    }
+
+    klcf = ngx_http_get_module_loc_conf(r, ngx_http_kafka_producer_module);
+    kmcf = ngx_http_get_module_main_conf(r, ngx_http_kafka_producer_module);
+
+    if (ctx->ev.topic.len == 0) {
+        ctx->ev.topic = klcf->topic;
+    }
+
+    if (ctx->ev.key.len == 0) {
+        ctx->ev.key = ctx->ev.event_id;
+    }
+
+    client = ngx_http_kafka_producer_client(ctx->ev.mode);
+
+    if (client == NULL) {
+        return ngx_http_kafka_producer_problem(r,
+                                  NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  RD_KAFKA_RESP_ERR__FATAL,
+                                  "the %V producer is being replaced after "
+                                  "a fatal error",
+                                  &ngx_http_kafka_producer_modes[ctx->ev.mode]);
+    }
+
+    ts.data = buf;
+    ts.len = ngx_http_kafka_producer_iso_time(buf) - buf;
+
+    if (ngx_http_kafka_producer_envelope(r, &ctx->ev, &ts, &value) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = NULL;
+
+    if (ctx->ev.async) {
+        ngx_http_kafka_producer_status_new_id(id);
+
+        rc = ngx_http_kafka_producer_status_add(kmcf->shm_zone, id, &ctx->ev,
+                                                r->connection->log);
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_BUSY) {
+            return ngx_http_kafka_producer_problem(r,
+                                  NGX_HTTP_SERVICE_UNAVAILABLE, 0,
+                                  "the async status zone is full of "
+                                  "pending records");
+        }
+
+    } else {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    msg = ngx_http_kafka_producer_msg_create(client, r->connection->log);
+
+    if (msg == NULL) {
+        if (ctx->ev.async) {
+            ngx_http_kafka_producer_status_delete(id);
+        }
+
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->ev.async) {
+        msg->async = 1;
+        ngx_memcpy(msg->id, id, NGX_HTTP_KAFKA_PRODUCER_ID_LEN);
+    }
+
+    err = ngx_http_kafka_producer_produce(msg, &ctx->ev, &value, &ts);
+
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ngx_http_kafka_producer_msg_free(msg);
+
+        if (ctx->ev.async) {
+            ngx_http_kafka_producer_status_delete(id);
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "kafka_producer: cannot queue eventId \"%V\" for "
+                      "topic \"%V\": %s: %s", &ctx->ev.event_id,
+                      &ctx->ev.topic, rd_kafka_err2name(err),
+                      rd_kafka_err2str(err));
+
+        return ngx_http_kafka_producer_problem(r,
+                              ngx_http_kafka_producer_error_status(err,
+                                                       client->brokers_down),
+                              err, "the message could not be queued for "
+                              "topic \"%V\": %s", &ctx->ev.topic,
+                              rd_kafka_err2str(err));
+    }
+
+    if (ctx->ev.async) {
+        return ngx_http_kafka_producer_accepted(r, &ctx->ev, id);
+    }
+
+    /* sync: wait for the delivery report without blocking the worker */
+
+    ctx->msg = msg;
+    msg->request = r;
+
+    cln->handler = ngx_http_kafka_producer_send_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_kafka_producer_module);
+
+    ctx->deadline.handler = ngx_http_kafka_producer_deadline_handler;
+    ctx->deadline.data = r;
+    ctx->deadline.log = r->connection->log;
+
+    ngx_add_timer(&ctx->deadline, kmcf->delivery_timeout
+                                  + NGX_HTTP_KAFKA_PRODUCER_DEADLINE_MARGIN);
+
+    r->main->count++;
+
+    /* notice a client that goes away, as the upstream module does */
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_kafka_producer_envelope(ngx_http_request_t *r,
+    ngx_http_kafka_producer_event_t *ev, ngx_str_t *ts, ngx_str_t *value)
+{
+    ngx_str_t                        api;
+    ngx_http_kafka_producer_json_t   f[5], *m;
+
+    ngx_str_set(&api, "nginx");
+
+    m = f;
+
+    ngx_http_kafka_producer_json_str(m, "eventId", &ev->event_id);
+    ngx_http_kafka_producer_json_str(m, "mode",
+                                   &ngx_http_kafka_producer_modes[ev->mode]);
+    ngx_http_kafka_producer_json_str(m, "sendMode",
+                                &ngx_http_kafka_producer_send_modes[ev->async]);
+    ngx_http_kafka_producer_json_str(m, "api", &api);
+    ngx_http_kafka_producer_json_str(m, "ts", ts);
+
+    value->data = ngx_pnalloc(r->pool,
+                              ngx_http_kafka_producer_json_len(f, m - f));
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->len = ngx_http_kafka_producer_json_write(value->data, f, m - f)
+                 - value->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_kafka_producer_accepted(ngx_http_request_t *r,
+    ngx_http_kafka_producer_event_t *ev, u_char *id)
+{
+    u_char                              *p;
+    ngx_str_t                            request_id, pending;
+    ngx_table_elt_t                     *h;
+    ngx_http_kafka_producer_json_t       f[8], *m;
+    ngx_http_kafka_producer_loc_conf_t  *klcf;
+
+    klcf = ngx_http_get_module_loc_conf(r, ngx_http_kafka_producer_module);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, klcf->status_uri.len + sizeof("?requestId=") - 1
+                             + NGX_HTTP_KAFKA_PRODUCER_UUID_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Location");
+    h->value.data = p;
+
+    p = ngx_sprintf(p, "%V?requestId=", &klcf->status_uri);
+
+    request_id.data = p;
+    p = ngx_http_kafka_producer_status_format_id(p, id);
+    request_id.len = p - request_id.data;
+
+    h->value.len = p - h->value.data;
+
+    ngx_str_set(&pending, "PENDING");
+
+    m = f;
+
+    ngx_http_kafka_producer_json_str(m, "requestId", &request_id);
+    ngx_http_kafka_producer_json_str(m, "state", &pending);
+    ngx_http_kafka_producer_json_str(m, "eventId", &ev->event_id);
+    ngx_http_kafka_producer_json_str(m, "mode",
+                                   &ngx_http_kafka_producer_modes[ev->mode]);
+    ngx_http_kafka_producer_json_str(m, "sendMode",
+                                &ngx_http_kafka_producer_send_modes[ev->async]);
+    ngx_http_kafka_producer_json_str(m, "topic", &ev->topic);
+    ngx_http_kafka_producer_json_str(m, "key", &ev->key);
+
+    if (ev->partition == RD_KAFKA_PARTITION_UA) {
+        ngx_http_kafka_producer_json_null(m, "partition");
+
+    } else {
+        ngx_http_kafka_producer_json_num(m, "partition", ev->partition);
+    }
+
+    return ngx_http_kafka_producer_send_json(r, NGX_HTTP_ACCEPTED, f, m - f);
+}
+
+
+static ngx_int_t
+ngx_http_kafka_producer_delivered(ngx_http_request_t *r,
+    ngx_http_kafka_producer_event_t *ev)
+{
+    ngx_http_kafka_producer_json_t  f[7], *m;
+
+    m = f;
+
+    ngx_http_kafka_producer_json_str(m, "eventId", &ev->event_id);
+    ngx_http_kafka_producer_json_str(m, "mode",
+                                   &ngx_http_kafka_producer_modes[ev->mode]);
+    ngx_http_kafka_producer_json_str(m, "sendMode",
+                                &ngx_http_kafka_producer_send_modes[ev->async]);
+    ngx_http_kafka_producer_json_str(m, "topic", &ev->topic);
+    ngx_http_kafka_producer_json_str(m, "key", &ev->key);
+    ngx_http_kafka_producer_json_num(m, "partition", ev->partition);
+    ngx_http_kafka_producer_json_num(m, "offset", ev->offset);
+
+    return ngx_http_kafka_producer_send_json(r, NGX_HTTP_OK, f, m - f);
+}
+
+
+void
+ngx_http_kafka_producer_send_finish(ngx_http_request_t *r,
+    ngx_http_kafka_producer_event_t *ev, ngx_uint_t brokers_down)
+{
+    ngx_int_t                            rc;
+    ngx_connection_t                    *c;
+    ngx_http_kafka_producer_send_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_kafka_producer_module);
+
+    ctx->msg = NULL;
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
+    }
+
+    if (ev->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ctx->ev.partition = ev->partition;
+        ctx->ev.offset = ev->offset;
+
+        rc = ngx_http_kafka_producer_delivered(r, &ctx->ev);
+
+    } else {
+        rc = ngx_http_kafka_producer_problem(r,
+                              ngx_http_kafka_producer_error_status(ev->err,
+                                                                brokers_down),
+                              ev->err, "delivery to topic \"%V\" failed: %s%s",
+                              &ctx->ev.topic, rd_kafka_err2str(ev->err),
+                              brokers_down ? " (all brokers are down)" : "");
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_kafka_producer_send_cleanup(void *data)
+{
+    ngx_http_kafka_producer_send_ctx_t  *ctx = data;
+
+    if (ctx->msg) {
+        /* the request goes first: its delivery report will only be logged */
+        ctx->msg->request = NULL;
+        ctx->msg = NULL;
+    }
+
+    if (ctx->deadline.timer_set) {
+        ngx_del_timer(&ctx->deadline);
+    }
+}
+
+
+static void
+ngx_http_kafka_producer_deadline_handler(ngx_event_t *ev)
+{
+    ngx_int_t                             rc;
+    ngx_connection_t                     *c;
+    ngx_http_request_t                   *r;
+    ngx_http_kafka_producer_send_ctx_t   *ctx;
+    ngx_http_kafka_producer_main_conf_t  *kmcf;
+
+    r = ev->data;
+    c = r->connection;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_kafka_producer_module);
+    kmcf = ngx_http_get_module_main_conf(r, ngx_http_kafka_producer_module);
+
+    if (ctx->msg) {
+        ctx->msg->request = NULL;
+        ctx->msg = NULL;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                  "kafka_producer: no delivery report for eventId \"%V\" "
+                  "within %M ms", &ctx->ev.event_id,
+                  kmcf->delivery_timeout
+                  + NGX_HTTP_KAFKA_PRODUCER_DEADLINE_MARGIN);
+
+    rc = ngx_http_kafka_producer_problem(r, NGX_HTTP_GATEWAY_TIME_OUT,
+                                         RD_KAFKA_RESP_ERR__MSG_TIMED_OUT,
+                                         "no delivery report for topic \"%V\" "
+                                         "within the delivery timeout",
+                                         &ctx->ev.topic);
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}

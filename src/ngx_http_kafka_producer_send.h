@@ -1,0 +1,22 @@
+
+/*
+ * ngx_http_kafka_producer_module: the send handler.
+ */
+
+
+#ifndef _NGX_HTTP_KAFKA_PRODUCER_SEND_H_INCLUDED_
+#define _NGX_HTTP_KAFKA_PRODUCER_SEND_H_INCLUDED_
+
+
+#include "ngx_http_kafka_producer.h"
+
+
+ngx_int_t ngx_http_kafka_producer_parse_args(ngx_pool_t *pool,
+    ngx_str_t *args, ngx_http_kafka_producer_event_t *ev, ngx_str_t *error);
+ngx_int_t ngx_http_kafka_producer_check_topic(ngx_str_t *topic);
+ngx_int_t ngx_http_kafka_producer_send_handler(ngx_http_request_t *r);
+void ngx_http_kafka_producer_send_finish(ngx_http_request_t *r,
+    ngx_http_kafka_producer_event_t *ev, ngx_uint_t brokers_down);
+
+
+#endif /* _NGX_HTTP_KAFKA_PRODUCER_SEND_H_INCLUDED_ */

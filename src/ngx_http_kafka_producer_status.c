@@ -1,0 +1,833 @@
+
+/*
+ * ngx_http_kafka_producer_module: async status records in shared memory.
+ *
+ * The zone holds one record per async send, keyed by its requestId in a
+ * red-black tree, as limit_req keeps its states.  Records wait in one of
+ * two queues: "pending" until their delivery report, then "done", where
+ * they expire after the zone's ttl and are the only ones ever evicted
+ * when memory runs short: a PENDING record is never dropped to make room,
+ * the new async send gets a 503 instead.
+ */
+
+
+#include "ngx_http_kafka_producer_status.h"
+#include "ngx_http_kafka_producer_json.h"
+
+#include <sys/random.h>
+
+
+#define NGX_HTTP_KAFKA_PRODUCER_PENDING  0
+#define NGX_HTTP_KAFKA_PRODUCER_OK       1
+#define NGX_HTTP_KAFKA_PRODUCER_ERROR    2
+
+/* a PENDING record older than this past the delivery timeout is stale */
+#define NGX_HTTP_KAFKA_PRODUCER_GRACE    30
+
+
+typedef struct {
+    ngx_rbtree_node_t                 node;
+    ngx_queue_t                       queue;
+    u_char                            id[NGX_HTTP_KAFKA_PRODUCER_ID_LEN];
+    u_char                            state;
+    u_char                            mode;
+    u_char                            reason;
+    u_char                            partition_given;
+    ngx_pid_t                         pid;
+    int32_t                           partition;
+    int32_t                           err;
+    int64_t                           offset;
+    time_t                            created;
+    time_t                            finished;
+    u_short                           event_id_len;
+    u_short                           key_len;
+    u_short                           topic_len;
+    u_char                            data[1];
+} ngx_http_kafka_producer_record_t;
+
+
+typedef struct {
+    ngx_rbtree_t                      rbtree;
+    ngx_rbtree_node_t                 sentinel;
+    ngx_queue_t                       pending;
+    ngx_queue_t                       done;
+} ngx_http_kafka_producer_status_shctx_t;
+
+
+typedef struct {
+    ngx_http_kafka_producer_status_shctx_t  *sh;
+    ngx_slab_pool_t                         *shpool;
+    time_t                                   ttl;
+    time_t                                   deadline;
+} ngx_http_kafka_producer_status_ctx_t;
+
+
+static ngx_int_t ngx_http_kafka_producer_status_init_zone(
+    ngx_shm_zone_t *shm_zone, void *data);
+static void ngx_http_kafka_producer_status_rbtree_insert_value(
+    ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel);
+static ngx_http_kafka_producer_record_t *
+    ngx_http_kafka_producer_status_lookup(
+    ngx_http_kafka_producer_status_ctx_t *ctx, u_char *id);
+static void ngx_http_kafka_producer_status_expire(
+    ngx_http_kafka_producer_status_ctx_t *ctx, time_t now);
+static void ngx_http_kafka_producer_status_set(
+    ngx_http_kafka_producer_status_ctx_t *ctx,
+    ngx_http_kafka_producer_record_t *rec,
+    ngx_http_kafka_producer_event_t *ev, time_t now);
+static void ngx_http_kafka_producer_status_free(
+    ngx_http_kafka_producer_status_ctx_t *ctx,
+    ngx_http_kafka_producer_record_t *rec);
+static ngx_int_t ngx_http_kafka_producer_status_parse_id(ngx_str_t *s,
+    u_char *id);
+static ngx_int_t ngx_http_kafka_producer_status_error(ngx_pool_t *pool,
+    ngx_http_kafka_producer_record_t *rec, ngx_str_t *error);
+
+
+static char *ngx_http_kafka_producer_states[] = {
+    "PENDING", "OK", "ERROR"
+};
+
+static ngx_str_t  ngx_http_kafka_producer_status_allow =
+    ngx_string("GET, HEAD");
+
+
+char *
+ngx_http_kafka_producer_status_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_kafka_producer_main_conf_t *kmcf = conf;
+
+    u_char                                *p;
+    time_t                                 ttl;
+    ssize_t                                size;
+    ngx_str_t                             *value, name, s;
+    ngx_uint_t                             i;
+    ngx_http_kafka_producer_status_ctx_t  *ctx;
+
+    if (kmcf->shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ttl = 600;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\", expected NAME:SIZE",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small, the minimum is %uzk",
+                           &value[1], 8 * ngx_pagesize / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            ttl = ngx_parse_time(&s, 1);
+
+            if (ttl == (time_t) NGX_ERROR || ttl == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid ttl \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_kafka_producer_status_ctx_t));
+    if (ctx == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ctx->ttl = ttl;
+
+    kmcf->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                           &ngx_http_kafka_producer_module);
+    if (kmcf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (kmcf->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already used", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    kmcf->shm_zone->init = ngx_http_kafka_producer_status_init_zone;
+    kmcf->shm_zone->data = ctx;
+
+    return NGX_CONF_OK;
+}
+
+
+void
+ngx_http_kafka_producer_status_init_conf(ngx_shm_zone_t *shm_zone,
+    ngx_msec_t delivery_timeout)
+{
+    ngx_http_kafka_producer_status_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    ctx->deadline = delivery_timeout / 1000 + NGX_HTTP_KAFKA_PRODUCER_GRACE;
+}
+
+
+static ngx_int_t
+ngx_http_kafka_producer_status_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data)
+{
+    ngx_http_kafka_producer_status_ctx_t  *octx = data;
+
+    size_t                                 len;
+    ngx_http_kafka_producer_status_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    if (octx) {
+        ctx->sh = octx->sh;
+        ctx->shpool = octx->shpool;
+
+        return NGX_OK;
+    }
+
+    ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        ctx->sh = ctx->shpool->data;
+
+        return NGX_OK;
+    }
+
+    ctx->sh = ngx_slab_alloc(ctx->shpool,
+                             sizeof(ngx_http_kafka_producer_status_shctx_t));
+    if (ctx->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->shpool->data = ctx->sh;
+
+    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
+                    ngx_http_kafka_producer_status_rbtree_insert_value);
+
+    ngx_queue_init(&ctx->sh->pending);
+    ngx_queue_init(&ctx->sh->done);
+
+    len = sizeof(" in kafka_producer_status_zone \"\"")
+          + shm_zone->shm.name.len;
+
+    ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
+    if (ctx->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(ctx->shpool->log_ctx,
+                " in kafka_producer_status_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone is an expected condition, answered with a 503 */
+    ctx->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_kafka_producer_status_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t                **p;
+    ngx_http_kafka_producer_record_t  *rec, *rect;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            rec = (ngx_http_kafka_producer_record_t *) node;
+            rect = (ngx_http_kafka_producer_record_t *) temp;
+
+            p = (ngx_memcmp(rec->id, rect->id, NGX_HTTP_KAFKA_PRODUCER_ID_LEN)
+                 < 0) ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static ngx_http_kafka_producer_record_t *
+ngx_http_kafka_producer_status_lookup(
+    ngx_http_kafka_producer_status_ctx_t *ctx, u_char *id)
+{
+    ngx_int_t                          rc;
+    ngx_rbtree_key_t                   key;
+    ngx_rbtree_node_t                 *node, *sentinel;
+    ngx_http_kafka_producer_record_t  *rec;
+
+    ngx_memcpy(&key, id, sizeof(ngx_rbtree_key_t));
+
+    node = ctx->sh->rbtree.root;
+    sentinel = ctx->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (key < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (key > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        /* key == node->key */
+
+        rec = (ngx_http_kafka_producer_record_t *) node;
+
+        rc = ngx_memcmp(id, rec->id, NGX_HTTP_KAFKA_PRODUCER_ID_LEN);
+
+        if (rc == 0) {
+            return rec;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+void
+ngx_http_kafka_producer_status_new_id(u_char *id)
+{
+    static u_char   pool[4096];
+    static size_t   left;
+
+    ssize_t  n;
+
+    if (left < NGX_HTTP_KAFKA_PRODUCER_ID_LEN) {
+        n = getrandom(pool, sizeof(pool), 0);
+
+        if (n < (ssize_t) NGX_HTTP_KAFKA_PRODUCER_ID_LEN) {
+            /* cannot happen with the urandom source; never reuse bytes */
+            for (n = 0; n < (ssize_t) sizeof(pool); n++) {
+                pool[n] = (u_char) ngx_random();
+            }
+        }
+
+        left = sizeof(pool);
+    }
+
+    left -= NGX_HTTP_KAFKA_PRODUCER_ID_LEN;
+    ngx_memcpy(id, pool + left, NGX_HTTP_KAFKA_PRODUCER_ID_LEN);
+    ngx_memzero(pool + left, NGX_HTTP_KAFKA_PRODUCER_ID_LEN);
+
+    /* RFC 4122 version 4, variant 1 */
+    id[6] = (id[6] & 0x0f) | 0x40;
+    id[8] = (id[8] & 0x3f) | 0x80;
+}
+
+
+u_char *
+ngx_http_kafka_producer_status_format_id(u_char *p, u_char *id)
+{
+    ngx_uint_t  i;
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    for (i = 0; i < NGX_HTTP_KAFKA_PRODUCER_ID_LEN; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            *p++ = '-';
+        }
+
+        *p++ = hex[id[i] >> 4];
+        *p++ = hex[id[i] & 0xf];
+    }
+
+    return p;
+}
+
+
+static ngx_int_t
+ngx_http_kafka_producer_status_parse_id(ngx_str_t *s, u_char *id)
+{
+    u_char      *p, c;
+    ngx_int_t    n;
+    ngx_uint_t   i, k;
+
+    if (s->len != NGX_HTTP_KAFKA_PRODUCER_UUID_LEN) {
+        return NGX_ERROR;
+    }
+
+    p = s->data;
+
+    for (i = 0; i < NGX_HTTP_KAFKA_PRODUCER_ID_LEN; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            if (*p++ != '-') {
+                return NGX_ERROR;
+            }
+        }
+
+        n = 0;
+
+        for (k = 0; k < 2; k++) {
+            c = *p++;
+            c = ngx_tolower(c);
+
+            if (c >= '0' && c <= '9') {
+                n = n * 16 + c - '0';
+
+            } else if (c >= 'a' && c <= 'f') {
+                n = n * 16 + c - 'a' + 10;
+
+            } else {
+                return NGX_ERROR;
+            }
+        }
+
+        id[i] = (u_char) n;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_kafka_producer_status_add(ngx_shm_zone_t *shm_zone, u_char *id,
+    ngx_http_kafka_producer_event_t *ev, ngx_log_t *log)
+{
+    u_char                                *p;
+    size_t                                 size;
+    time_t                                 now;
+    ngx_queue_t                           *q;
+    ngx_http_kafka_producer_record_t      *rec;
+    ngx_http_kafka_producer_status_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    size = offsetof(ngx_http_kafka_producer_record_t, data)
+           + ev->event_id.len + ev->key.len + ev->topic.len;
+
+    now = ngx_time();
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    ngx_http_kafka_producer_status_expire(ctx, now);
+
+    for ( ;; ) {
+        rec = ngx_slab_alloc_locked(ctx->shpool, size);
+
+        if (rec) {
+            break;
+        }
+
+        /* evict the oldest finished record, never a pending one */
+
+        if (ngx_queue_empty(&ctx->sh->done)) {
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "kafka_producer_status_zone \"%V\" is full of "
+                          "pending records", &shm_zone->shm.name);
+            return NGX_BUSY;
+        }
+
+        q = ngx_queue_last(&ctx->sh->done);
+
+        ngx_http_kafka_producer_status_free(ctx,
+                  ngx_queue_data(q, ngx_http_kafka_producer_record_t, queue));
+    }
+
+    ngx_memcpy(rec->id, id, NGX_HTTP_KAFKA_PRODUCER_ID_LEN);
+    ngx_memcpy(&rec->node.key, id, sizeof(ngx_rbtree_key_t));
+
+    rec->state = NGX_HTTP_KAFKA_PRODUCER_PENDING;
+    rec->mode = (u_char) ev->mode;
+    rec->reason = 0;
+    rec->partition_given = (ev->partition != RD_KAFKA_PARTITION_UA);
+    rec->pid = ngx_pid;
+    rec->partition = ev->partition;
+    rec->err = 0;
+    rec->offset = -1;
+    rec->created = now;
+    rec->finished = 0;
+    rec->event_id_len = (u_short) ev->event_id.len;
+    rec->key_len = (u_short) ev->key.len;
+    rec->topic_len = (u_short) ev->topic.len;
+
+    p = ngx_cpymem(rec->data, ev->event_id.data, ev->event_id.len);
+    p = ngx_cpymem(p, ev->key.data, ev->key.len);
+    ngx_memcpy(p, ev->topic.data, ev->topic.len);
+
+    ngx_rbtree_insert(&ctx->sh->rbtree, &rec->node);
+    ngx_queue_insert_head(&ctx->sh->pending, &rec->queue);
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_kafka_producer_status_expire(
+    ngx_http_kafka_producer_status_ctx_t *ctx, time_t now)
+{
+    ngx_uint_t                         n;
+    ngx_queue_t                       *q;
+    ngx_http_kafka_producer_event_t    ev;
+    ngx_http_kafka_producer_record_t  *rec;
+
+    /* a few at a time, as limit_req does: the lock is held */
+
+    for (n = 0; n < 8 && !ngx_queue_empty(&ctx->sh->done); n++) {
+        q = ngx_queue_last(&ctx->sh->done);
+        rec = ngx_queue_data(q, ngx_http_kafka_producer_record_t, queue);
+
+        if (now - rec->finished < ctx->ttl) {
+            break;
+        }
+
+        ngx_http_kafka_producer_status_free(ctx, rec);
+    }
+
+    ngx_memzero(&ev, sizeof(ngx_http_kafka_producer_event_t));
+    ev.partition = RD_KAFKA_PARTITION_UA;
+    ev.offset = -1;
+    ev.err = RD_KAFKA_RESP_ERR__MSG_TIMED_OUT;
+    ev.reason = NGX_HTTP_KAFKA_PRODUCER_REASON_NO_REPORT;
+
+    for (n = 0; n < 8 && !ngx_queue_empty(&ctx->sh->pending); n++) {
+        q = ngx_queue_last(&ctx->sh->pending);
+        rec = ngx_queue_data(q, ngx_http_kafka_producer_record_t, queue);
+
+        if (now - rec->created < ctx->deadline) {
+            break;
+        }
+
+        ngx_http_kafka_producer_status_set(ctx, rec, &ev, now);
+    }
+}
+
+
+static void
+ngx_http_kafka_producer_status_set(ngx_http_kafka_producer_status_ctx_t *ctx,
+    ngx_http_kafka_producer_record_t *rec,
+    ngx_http_kafka_producer_event_t *ev, time_t now)
+{
+    if (ev->err == RD_KAFKA_RESP_ERR_NO_ERROR && ev->reason == 0) {
+        rec->state = NGX_HTTP_KAFKA_PRODUCER_OK;
+        rec->partition = ev->partition;
+        rec->offset = ev->offset;
+
+    } else {
+        rec->state = NGX_HTTP_KAFKA_PRODUCER_ERROR;
+        rec->err = ev->err;
+        rec->reason = (u_char) ev->reason;
+    }
+
+    rec->finished = now;
+
+    ngx_queue_remove(&rec->queue);
+    ngx_queue_insert_head(&ctx->sh->done, &rec->queue);
+}
+
+
+static void
+ngx_http_kafka_producer_status_free(ngx_http_kafka_producer_status_ctx_t *ctx,
+    ngx_http_kafka_producer_record_t *rec)
+{
+    ngx_queue_remove(&rec->queue);
+    ngx_rbtree_delete(&ctx->sh->rbtree, &rec->node);
+    ngx_slab_free_locked(ctx->shpool, rec);
+}
+
+
+void
+ngx_http_kafka_producer_status_finish(u_char *id,
+    ngx_http_kafka_producer_event_t *ev)
+{
+    ngx_http_kafka_producer_record_t       *rec;
+    ngx_http_kafka_producer_status_ctx_t   *ctx;
+    ngx_http_kafka_producer_main_conf_t    *kmcf;
+
+    kmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_kafka_producer_module);
+
+    ctx = kmcf->shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    rec = ngx_http_kafka_producer_status_lookup(ctx, id);
+
+    if (rec && rec->state == NGX_HTTP_KAFKA_PRODUCER_PENDING) {
+        ngx_http_kafka_producer_status_set(ctx, rec, ev, ngx_time());
+        rec = NULL;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    if (rec) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "kafka_producer: late delivery report for a record "
+                      "already marked %s",
+                      ngx_http_kafka_producer_states[rec->state]);
+    }
+}
+
+
+void
+ngx_http_kafka_producer_status_delete(u_char *id)
+{
+    ngx_http_kafka_producer_record_t       *rec;
+    ngx_http_kafka_producer_status_ctx_t   *ctx;
+    ngx_http_kafka_producer_main_conf_t    *kmcf;
+
+    kmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_kafka_producer_module);
+
+    ctx = kmcf->shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    rec = ngx_http_kafka_producer_status_lookup(ctx, id);
+
+    if (rec) {
+        ngx_http_kafka_producer_status_free(ctx, rec);
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+ngx_int_t
+ngx_http_kafka_producer_status_handler(ngx_http_request_t *r)
+{
+    u_char                                *p, *data, uuid[36];
+    time_t                                 now;
+    ngx_int_t                              rc;
+    ngx_str_t                              arg, id_str, state, error;
+    ngx_http_kafka_producer_event_t        ev;
+    ngx_http_kafka_producer_record_t      *rec, copy;
+    ngx_http_kafka_producer_main_conf_t   *kmcf;
+    ngx_http_kafka_producer_status_ctx_t  *ctx;
+    ngx_http_kafka_producer_json_t         f[10], *m;
+    u_char                                 id[NGX_HTTP_KAFKA_PRODUCER_ID_LEN];
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_kafka_producer_not_allowed(r,
+                                        &ngx_http_kafka_producer_status_allow);
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "requestId", 9, &arg) != NGX_OK
+        || arg.len == 0)
+    {
+        return ngx_http_kafka_producer_problem(r, NGX_HTTP_BAD_REQUEST, 0,
+                                               "Missing: requestId");
+    }
+
+    if (ngx_http_kafka_producer_status_parse_id(&arg, id) != NGX_OK) {
+        return ngx_http_kafka_producer_problem(r, NGX_HTTP_BAD_REQUEST, 0,
+                                               "Invalid: requestId must be "
+                                               "a UUID");
+    }
+
+    kmcf = ngx_http_get_module_main_conf(r, ngx_http_kafka_producer_module);
+    ctx = kmcf->shm_zone->data;
+
+    now = ngx_time();
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    rec = ngx_http_kafka_producer_status_lookup(ctx, id);
+
+    if (rec == NULL) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+        return ngx_http_kafka_producer_problem(r, NGX_HTTP_NOT_FOUND, 0,
+                                               "unknown or expired "
+                                               "requestId");
+    }
+
+    if (rec->state == NGX_HTTP_KAFKA_PRODUCER_PENDING
+        && rec->pid != ngx_pid
+        && kill(rec->pid, 0) == -1 && ngx_errno == NGX_ESRCH)
+    {
+        /* the worker that owned the message died without a report */
+
+        ngx_memzero(&ev, sizeof(ngx_http_kafka_producer_event_t));
+        ev.partition = RD_KAFKA_PARTITION_UA;
+        ev.offset = -1;
+        ev.err = RD_KAFKA_RESP_ERR__DESTROY;
+        ev.reason = NGX_HTTP_KAFKA_PRODUCER_REASON_OWNER_GONE;
+
+        ngx_http_kafka_producer_status_set(ctx, rec, &ev, now);
+    }
+
+    copy = *rec;
+
+    data = ngx_pnalloc(r->pool, rec->event_id_len + rec->key_len
+                                + rec->topic_len);
+    if (data == NULL) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(data, rec->data,
+               rec->event_id_len + rec->key_len + rec->topic_len);
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    p = ngx_http_kafka_producer_status_format_id(uuid, id);
+
+    id_str.data = uuid;
+    id_str.len = p - uuid;
+
+    state.data = (u_char *) ngx_http_kafka_producer_states[copy.state];
+    state.len = ngx_strlen(state.data);
+
+    m = f;
+
+    ngx_http_kafka_producer_json_str(m, "requestId", &id_str);
+    ngx_http_kafka_producer_json_str(m, "state", &state);
+
+    ev.event_id.data = data;
+    ev.event_id.len = copy.event_id_len;
+    ev.key.data = data + copy.event_id_len;
+    ev.key.len = copy.key_len;
+    ev.topic.data = ev.key.data + copy.key_len;
+    ev.topic.len = copy.topic_len;
+
+    ngx_http_kafka_producer_json_str(m, "eventId", &ev.event_id);
+
+    ngx_str_set(&arg, "plain");
+    if (copy.mode == NGX_HTTP_KAFKA_PRODUCER_IDEMPOTENT) {
+        ngx_str_set(&arg, "idempotent");
+    }
+
+    ngx_http_kafka_producer_json_str(m, "mode", &arg);
+
+    ngx_str_set(&arg, "async");
+    ngx_http_kafka_producer_json_str(m, "sendMode", &arg);
+
+    ngx_http_kafka_producer_json_str(m, "topic", &ev.topic);
+    ngx_http_kafka_producer_json_str(m, "key", &ev.key);
+
+    if (copy.state == NGX_HTTP_KAFKA_PRODUCER_OK || copy.partition_given) {
+        ngx_http_kafka_producer_json_num(m, "partition", copy.partition);
+
+    } else {
+        ngx_http_kafka_producer_json_null(m, "partition");
+    }
+
+    if (copy.state == NGX_HTTP_KAFKA_PRODUCER_OK) {
+        ngx_http_kafka_producer_json_num(m, "offset", copy.offset);
+    }
+
+    if (copy.state == NGX_HTTP_KAFKA_PRODUCER_ERROR) {
+        if (ngx_http_kafka_producer_status_error(r->pool, &copy, &error)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_kafka_producer_json_str(m, "error", &error);
+    }
+
+    return ngx_http_kafka_producer_send_json(r, NGX_HTTP_OK, f, m - f);
+}
+
+
+static ngx_int_t
+ngx_http_kafka_producer_status_error(ngx_pool_t *pool,
+    ngx_http_kafka_producer_record_t *rec, ngx_str_t *error)
+{
+    u_char      *p;
+    const char  *name, *text;
+
+    name = rd_kafka_err2name(rec->err);
+    text = rd_kafka_err2str(rec->err);
+
+    switch (rec->reason) {
+
+    case NGX_HTTP_KAFKA_PRODUCER_REASON_OWNER_GONE:
+        text = "the worker that accepted the message exited "
+               "without its delivery report";
+        break;
+
+    case NGX_HTTP_KAFKA_PRODUCER_REASON_NO_REPORT:
+        text = "no delivery report within the delivery timeout";
+        break;
+
+    case NGX_HTTP_KAFKA_PRODUCER_REASON_EXITING:
+        text = "the worker exited before the delivery report";
+        break;
+    }
+
+    p = ngx_pnalloc(pool, ngx_strlen(name) + ngx_strlen(text)
+                          + sizeof(": ") - 1 + NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    error->data = p;
+    error->len = ngx_sprintf(p, "%s: %s", name, text) - p;
+
+    return NGX_OK;
+}
