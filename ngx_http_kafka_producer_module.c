@@ -13,6 +13,7 @@
 
 #include "ngx_http_kafka_producer.h"
 #include "ngx_http_kafka_producer_kafka.h"
+#include <ndk.h>
 #include "ngx_http_kafka_producer_send.h"
 #include "ngx_http_kafka_producer_status.h"
 #include "ngx_http_kafka_producer_health.h"
@@ -41,6 +42,14 @@ static void ngx_http_kafka_producer_exit_process(ngx_cycle_t *cycle);
 
 static ngx_conf_post_handler_pt  ngx_http_kafka_producer_topic_p =
     ngx_http_kafka_producer_topic;
+
+
+static ndk_set_var_t  ngx_http_kafka_producer_state_filter = {
+    NDK_SET_VAR_VALUE,
+    (void *) ngx_http_kafka_producer_status_state,
+    1,
+    NULL
+};
 
 
 static ngx_command_t  ngx_http_kafka_producer_commands[] = {
@@ -143,6 +152,14 @@ static ngx_command_t  ngx_http_kafka_producer_commands[] = {
       offsetof(ngx_http_kafka_producer_loc_conf_t, status_uri),
       NULL },
 
+    { ngx_string("set_kafka_producer_state"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_SIF_CONF
+                        |NGX_HTTP_LOC_CONF|NGX_HTTP_LIF_CONF|NGX_CONF_TAKE2,
+      ndk_set_var_value,
+      0,
+      0,
+      &ngx_http_kafka_producer_state_filter },
+
       ngx_null_command
 };
 
@@ -151,14 +168,14 @@ static ngx_http_module_t  ngx_http_kafka_producer_module_ctx = {
     NULL,                                  /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
-    ngx_http_kafka_producer_create_main_conf, /* create main configuration */
-    ngx_http_kafka_producer_init_main_conf,   /* init main configuration */
+    ngx_http_kafka_producer_create_main_conf, /* create main conf */
+    ngx_http_kafka_producer_init_main_conf,   /* init main conf */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    ngx_http_kafka_producer_create_loc_conf,  /* create location configuration */
-    ngx_http_kafka_producer_merge_loc_conf    /* merge location configuration */
+    ngx_http_kafka_producer_create_loc_conf,  /* create location conf */
+    ngx_http_kafka_producer_merge_loc_conf    /* merge location conf */
 };
 
 

@@ -400,7 +400,6 @@ ngx_http_kafka_producer_check_topic(ngx_str_t *topic)
 ngx_int_t
 ngx_http_kafka_producer_send_handler(ngx_http_request_t *r)
 {
-    u_char                                buf[NGX_HTTP_KAFKA_PRODUCER_ISO_TIME_LEN];
     ngx_int_t                             rc;
     ngx_str_t                             error, value, ts;
     rd_kafka_resp_err_t                   err;
@@ -411,6 +410,7 @@ ngx_http_kafka_producer_send_handler(ngx_http_request_t *r)
     ngx_http_kafka_producer_loc_conf_t   *klcf;
     ngx_http_kafka_producer_main_conf_t  *kmcf;
     u_char                                id[NGX_HTTP_KAFKA_PRODUCER_ID_LEN];
+    u_char                                ts_buf[32];
 
     if (!(r->method & NGX_HTTP_POST)) {
         return ngx_http_kafka_producer_not_allowed(r,
@@ -469,8 +469,8 @@ ngx_http_kafka_producer_send_handler(ngx_http_request_t *r)
                                   &ngx_http_kafka_producer_modes[ctx->ev.mode]);
     }
 
-    ts.data = buf;
-    ts.len = ngx_http_kafka_producer_iso_time(buf) - buf;
+    ts.data = ts_buf;
+    ts.len = ngx_http_kafka_producer_iso_time(ts_buf) - ts_buf;
 
     if (ngx_http_kafka_producer_envelope(r, &ctx->ev, &ts, &value) != NGX_OK)
     {

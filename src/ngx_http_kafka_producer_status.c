@@ -794,6 +794,52 @@ ngx_http_kafka_producer_status_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * set_kafka_producer_state $var REQUEST_ID (ngx_devel_kit's set_var):
+ * the state of an async record, or an empty string when there is none.
+ */
+
+ngx_int_t
+ngx_http_kafka_producer_status_state(ngx_http_request_t *r, ngx_str_t *res,
+    ngx_http_variable_value_t *v)
+{
+    ngx_str_t                              s;
+    ngx_http_kafka_producer_record_t      *rec;
+    ngx_http_kafka_producer_main_conf_t   *kmcf;
+    ngx_http_kafka_producer_status_ctx_t  *ctx;
+    u_char                                 id[NGX_HTTP_KAFKA_PRODUCER_ID_LEN];
+
+    res->len = 0;
+    res->data = NULL;
+
+    kmcf = ngx_http_get_module_main_conf(r, ngx_http_kafka_producer_module);
+
+    s.data = v->data;
+    s.len = v->len;
+
+    if (kmcf->shm_zone == NULL
+        || ngx_http_kafka_producer_status_parse_id(&s, id) != NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    ctx = kmcf->shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    rec = ngx_http_kafka_producer_status_lookup(ctx, id);
+
+    if (rec) {
+        res->data = (u_char *) ngx_http_kafka_producer_states[rec->state];
+        res->len = ngx_strlen(res->data);
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_kafka_producer_status_error(ngx_pool_t *pool,
     ngx_http_kafka_producer_record_t *rec, ngx_str_t *error)

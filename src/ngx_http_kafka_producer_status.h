@@ -25,6 +25,8 @@ void ngx_http_kafka_producer_status_finish(u_char *id,
 void ngx_http_kafka_producer_status_delete(u_char *id);
 
 ngx_int_t ngx_http_kafka_producer_status_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_kafka_producer_status_state(ngx_http_request_t *r,
+    ngx_str_t *res, ngx_http_variable_value_t *v);
 
 
 #endif /* _NGX_HTTP_KAFKA_PRODUCER_STATUS_H_INCLUDED_ */
