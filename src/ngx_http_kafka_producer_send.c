@@ -402,6 +402,7 @@ ngx_http_kafka_producer_send_handler(ngx_http_request_t *r)
 {
     ngx_int_t                             rc;
     ngx_str_t                             error, value, ts;
+    ngx_uint_t                            body;
     rd_kafka_resp_err_t                   err;
     ngx_pool_cleanup_t                   *cln;
     ngx_http_kafka_producer_msg_t        *msg;
@@ -417,13 +418,15 @@ ngx_http_kafka_producer_send_handler(ngx_http_request_t *r)
                                           &ngx_http_kafka_producer_send_allow);
     }
 
+    body = (r->headers_in.content_length_n > 0 || r->headers_in.chunked);
+
     rc = ngx_http_discard_request_body(r);
 
     if (rc != NGX_OK) {
         return rc;
     }
 
-    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+    if (body) {
         return ngx_http_kafka_producer_problem(r, NGX_HTTP_BAD_REQUEST, 0,
                                                "Invalid: a request body is "
                                                "not accepted, parameters go "

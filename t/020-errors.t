@@ -1,0 +1,283 @@
+# Bad requests: a clear problem+json answer, and nothing in Kafka.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use Test::KafkaProducer;
+
+our $Config = <<'_EOC_';
+    location = /api/v1/send {
+        kafka_producer_send;
+    }
+
+    location = /api/v1/status {
+        kafka_producer_status;
+    }
+
+    location = /health {
+        kafka_producer_health;
+    }
+_EOC_
+
+our $Problem = qr/^\{"type":"about:blank","title":"Bad Request","status":400,"detail":"/;
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: missing mode
+--- config eval: $::Config
+--- request
+POST /api/v1/send?eventId=err-1
+--- error_code: 400
+--- response_headers
+Content-Type: application/problem+json
+--- response_body: {"type":"about:blank","title":"Bad Request","status":400,"detail":"Missing: mode (plain|idempotent)"}
+
+
+
+=== TEST 2: missing eventId
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=plain
+--- error_code: 400
+--- response_body: {"type":"about:blank","title":"Bad Request","status":400,"detail":"Missing: eventId"}
+
+
+
+=== TEST 3: blank eventId counts as missing
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=plain&eventId=+%20%09
+--- error_code: 400
+--- response_body_like: "detail":"Missing: eventId"
+
+
+
+=== TEST 4: unknown mode is refused, not treated as plain
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=plainish&eventId=err-4
+--- error_code: 400
+--- response_body_like: "detail":"Invalid: mode must be plain or idempotent"
+
+
+
+=== TEST 5: bad sendMode
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=plain&eventId=err-5&sendMode=later
+--- error_code: 400
+--- response_body_like: "detail":"Invalid: sendMode must be sync or async"
+
+
+
+=== TEST 6: negative partition
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=plain&eventId=err-6&partition=-1
+--- error_code: 400
+--- response_body_like: "detail":"Invalid: partition must be an integer from 0 to 2147483647"
+
+
+
+=== TEST 7: non-numeric partition
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=plain&eventId=err-7&partition=1x
+--- error_code: 400
+--- response_body_like: "detail":"Invalid: partition
+
+
+
+=== TEST 8: partition overflow
+--- config eval: $::Config
+--- requests eval
+["POST /api/v1/send?mode=plain&eventId=err-8&partition=2147483648",
+ "POST /api/v1/send?mode=plain&eventId=err-8&partition=99999999999999999999"]
+--- error_code: 400
+--- response_body_like: "detail":"Invalid: partition
+
+
+
+=== TEST 9: illegal topic names
+--- config eval: $::Config
+--- requests eval
+["POST /api/v1/send?mode=plain&eventId=err-9&topic=bad%20topic",
+ "POST /api/v1/send?mode=plain&eventId=err-9&topic=..",
+ "POST /api/v1/send?mode=plain&eventId=err-9&topic=t%C3%A9",
+ "POST /api/v1/send?mode=plain&eventId=err-9&topic=a/b",
+ "POST /api/v1/send?mode=plain&eventId=err-9&topic=" . ("x" x 250)]
+--- error_code: 400
+--- response_body_like: "detail":"Invalid: topic must be 1 to 249 characters
+
+
+
+=== TEST 10: malformed percent-encoding
+--- config eval: $::Config
+--- requests eval
+["POST /api/v1/send?mode=plain&eventId=err-10%zz",
+ "POST /api/v1/send?mode=plain&eventId=err-10%4",
+ "POST /api/v1/send?mode=plain&eventId=err-10%"]
+--- error_code: 400
+--- response_body_like: "detail":"Invalid: eventId has a malformed percent-encoding"
+
+
+
+=== TEST 11: %00 in any field
+--- config eval: $::Config
+--- requests eval
+["POST /api/v1/send?mode=plain&eventId=err-11%00",
+ "POST /api/v1/send?mode=plain&eventId=err-11&key=a%00b",
+ "POST /api/v1/send?mode=plain%00&eventId=err-11"]
+--- error_code: 400
+--- response_body_like eval
+[qr/"detail":"Invalid: eventId contains a NUL byte \(%00\)"/,
+ qr/"detail":"Invalid: key contains a NUL byte/,
+ qr/"detail":"Invalid: mode contains a NUL byte/]
+
+
+
+=== TEST 12: repeated parameter
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=plain&eventId=err-12&eventId=err-12b
+--- error_code: 400
+--- response_body_like: "detail":"Repeated: eventId"
+
+
+
+=== TEST 13: eventId and key limits (512 bytes), invalid UTF-8
+--- config eval: $::Config
+--- requests eval
+["POST /api/v1/send?mode=plain&eventId=err-13" . ("x" x 507),
+ "POST /api/v1/send?mode=plain&eventId=err-13b&key=" . ("k" x 513),
+ "POST /api/v1/send?mode=plain&eventId=err-13c%C3",
+ "POST /api/v1/send?mode=plain&eventId=err-13d&key=%FF"]
+--- error_code: 400
+--- response_body_like eval
+[qr/eventId is longer than 512 bytes/, qr/key is longer than 512 bytes/,
+ qr/eventId is not valid UTF-8/, qr/key is not valid UTF-8/]
+
+
+
+=== TEST 14: eventId of exactly 512 bytes is accepted
+--- config eval: $::Config
+--- request eval
+"POST /api/v1/send?mode=plain&eventId=err-14" . ("y" x 506)
+--- error_code: 200
+
+
+
+=== TEST 15: a request body is refused
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=plain&eventId=err-15
+{"some":"body"}
+--- error_code: 400
+--- response_body_like: "detail":"Invalid: a request body is not accepted
+
+
+
+=== TEST 16: 405 with Allow on every handler
+--- config eval: $::Config
+--- requests eval
+["GET /api/v1/send?mode=plain&eventId=err-16",
+ "PUT /api/v1/send?mode=plain&eventId=err-16",
+ "POST /api/v1/status?requestId=00000000-0000-4000-8000-000000000000",
+ "DELETE /health"]
+--- error_code: 405
+--- response_headers_like eval
+["Allow: ^POST\$", "Allow: ^POST\$", "Allow: ^GET, HEAD\$", "Allow: ^GET, HEAD\$"]
+--- response_body_like: ^\{"type":"about:blank","title":"Method Not Allowed","status":405,"detail":"method [A-Z]+ is not allowed, use
+
+
+
+=== TEST 17: unknown partition: 404 with librdkafka's error name
+--- config eval: $::Config
+--- requests eval
+["POST /api/v1/send?mode=plain&eventId=err-17&partition=99",
+ "POST /api/v1/send?mode=idempotent&eventId=err-17b&partition=3"]
+--- error_code: 404
+--- response_headers
+Content-Type: application/problem+json
+--- response_body_like: "title":"Not Found","status":404,"detail":"delivery to topic \\"bhf-transactions\\" failed: Local: Unknown partition","kafkaError":"_UNKNOWN_PARTITION"
+
+
+
+=== TEST 18: unknown partition, async: ERROR record, then 404 at once
+The first send waits for the topic's metadata, so it is accepted and its
+record ends in ERROR; once the partition count is known, librdkafka
+refuses the next one when it is produced: 404 without a record.
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=plain&eventId=err-18&partition=7&sendMode=async
+--- error_code: 202
+--- async_state: ERROR
+--- kafka_count: 0
+--- final_code
+my ($s, $h, $b) = http_request('POST',
+    '/api/v1/send?mode=plain&eventId=err-18c&topic=other-topic&partition=5&sendMode=async');
+if ($s == 202) {
+    my $st = '';
+    for (1 .. 100) {
+        (undef, undef, $st) = http_request('GET', $h->{location});
+        last if $st !~ /"state":"PENDING"/;
+        select(undef, undef, undef, 0.1);
+    }
+    like($st, qr/"state":"ERROR",.*"partition":5,"error":"_UNKNOWN_PARTITION: Local: Unknown partition"\}$/,
+         'the status record tells the partition and the error');
+} else {
+    is($s, 404, 'other-topic metadata already known: 404');
+}
+my ($s2, $h2, $b2) = http_request('POST',
+    '/api/v1/send?mode=plain&eventId=err-18b&partition=7&sendMode=async');
+is($s2, 404, 'second async send to the unknown partition: 404');
+like($b2, qr/"kafkaError":"_UNKNOWN_PARTITION"/, 'with the error name');
+is(kafka_count_event('bhf-transactions', 'err-18b'), 0, 'nothing produced');
+
+
+
+=== TEST 19: unknown topic: 404
+--- kafka_mock
+topic-error no-such-topic-19 UNKNOWN_TOPIC_OR_PART
+--- http_config
+    kafka_producer_option topic.metadata.propagation.max.ms 500;
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=plain&eventId=err-19&topic=no-such-topic-19
+--- error_code: 404
+--- no_kafka_check
+--- response_body_like: "status":404,.*"kafkaError":"(_UNKNOWN_TOPIC|UNKNOWN_TOPIC_OR_PART)"
+
+
+
+=== TEST 20: status: missing, malformed, unknown requestId
+--- config eval: $::Config
+--- requests eval
+["GET /api/v1/status",
+ "GET /api/v1/status?requestId=",
+ "GET /api/v1/status?requestId=not-a-uuid",
+ "GET /api/v1/status?requestId=00000000-0000-4000-8000-00000000000g",
+ "GET /api/v1/status?requestId=00000000-0000-4000-8000-000000000000"]
+--- error_code
+400
+400
+400
+400
+404
+--- response_body_like eval
+[qr/"detail":"Missing: requestId"/, qr/"detail":"Missing: requestId"/,
+ qr/"detail":"Invalid: requestId must be a UUID"/,
+ qr/"detail":"Invalid: requestId must be a UUID"/,
+ qr/^\{"type":"about:blank","title":"Not Found","status":404,"detail":"unknown or expired requestId"\}$/]
+
+
+
+=== TEST 21: a location without our handler is not touched
+--- config eval: $::Config . "location = /other { return 200 'other'; }"
+--- request
+GET /other
+--- error_code: 200
+--- response_body: other
