@@ -26,7 +26,7 @@ static void ngx_http_kafka_producer_client_fail(
 static void ngx_http_kafka_producer_client_poll(
     ngx_http_kafka_producer_client_t *client);
 static void ngx_http_kafka_producer_notify_handler(ngx_event_t *rev);
-static void ngx_http_kafka_producer_guard_handler(ngx_event_t *ev);
+static void ngx_http_kafka_producer_poll_handler(ngx_event_t *ev);
 static void ngx_http_kafka_producer_delivery(rd_kafka_t *rk,
     const rd_kafka_message_t *m, void *opaque);
 static void ngx_http_kafka_producer_finish(ngx_http_kafka_producer_msg_t *msg,
@@ -43,14 +43,18 @@ static ngx_http_kafka_producer_client_t
     *ngx_http_kafka_producer_clients[NGX_HTTP_KAFKA_PRODUCER_NMODES];
 
 /*
- * A non-cancelable timer armed while messages are in flight: a worker
- * that is shutting down gracefully keeps running its event loop until
- * every message it accepted has a delivery report.
+ * A timer that polls every producer once a second, in case a wake-up of
+ * the pipe was missed, and that is non-cancelable while messages are in
+ * flight: a worker that is shutting down gracefully keeps running its
+ * event loop until every message it accepted has its delivery report.
  */
-static ngx_event_t   ngx_http_kafka_producer_guard;
+static ngx_event_t   ngx_http_kafka_producer_poll_ev;
 static ngx_uint_t    ngx_http_kafka_producer_in_flight;
-static ngx_msec_t    ngx_http_kafka_producer_guard_timeout;
+static ngx_msec_t    ngx_http_kafka_producer_exit_deadline;
+static ngx_msec_t    ngx_http_kafka_producer_exit_started;
 static ngx_msec_t    ngx_http_kafka_producer_shutdown_timeout;
+
+#define NGX_HTTP_KAFKA_PRODUCER_POLL_INTERVAL  1000
 
 
 static ngx_str_t  ngx_http_kafka_producer_refused[] = {
@@ -264,14 +268,18 @@ ngx_http_kafka_producer_init_clients(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    ngx_http_kafka_producer_guard.handler =
-                                        ngx_http_kafka_producer_guard_handler;
-    ngx_http_kafka_producer_guard.log = cycle->log;
-    ngx_http_kafka_producer_guard.data = cycle;
+    ngx_http_kafka_producer_poll_ev.handler =
+                                        ngx_http_kafka_producer_poll_handler;
+    ngx_http_kafka_producer_poll_ev.log = cycle->log;
+    ngx_http_kafka_producer_poll_ev.data = cycle;
+    ngx_http_kafka_producer_poll_ev.cancelable = 1;
 
     /* librdkafka answers within message.timeout.ms; allow a margin */
-    ngx_http_kafka_producer_guard_timeout = kmcf->delivery_timeout + 5000;
+    ngx_http_kafka_producer_exit_deadline = kmcf->delivery_timeout + 5000;
     ngx_http_kafka_producer_shutdown_timeout = kmcf->shutdown_timeout;
+
+    ngx_add_timer(&ngx_http_kafka_producer_poll_ev,
+                  NGX_HTTP_KAFKA_PRODUCER_POLL_INTERVAL);
 
     for (mode = 0; mode < NGX_HTTP_KAFKA_PRODUCER_NMODES; mode++) {
         if (ngx_http_kafka_producer_client_init(cycle, kmcf, mode)
@@ -426,6 +434,13 @@ ngx_http_kafka_producer_client_open(ngx_http_kafka_producer_client_t *client)
     client->queue = rd_kafka_queue_get_main(rk);
     rd_kafka_queue_io_event_enable(client->queue, client->notify_fd, "1", 1);
 
+    /*
+     * librdkafka's threads may have queued events before the IO event was
+     * enabled, and it writes the pipe only when the queue becomes
+     * non-empty: wake the handler once to serve what is there.
+     */
+    (void) write(client->notify_fd, "1", 1);
+
     ngx_log_error(NGX_LOG_INFO, client->log, 0,
                   "kafka_producer: %s producer %s started",
                   ngx_http_kafka_producer_mode_names[client->mode],
@@ -540,8 +555,8 @@ ngx_http_kafka_producer_exit_clients(ngx_cycle_t *cycle)
         ngx_http_kafka_producer_clients[mode] = NULL;
     }
 
-    if (ngx_http_kafka_producer_guard.timer_set) {
-        ngx_del_timer(&ngx_http_kafka_producer_guard);
+    if (ngx_http_kafka_producer_poll_ev.timer_set) {
+        ngx_del_timer(&ngx_http_kafka_producer_poll_ev);
     }
 }
 
@@ -664,37 +679,48 @@ ngx_http_kafka_producer_client_poll(ngx_http_kafka_producer_client_t *client)
 
 
 static void
-ngx_http_kafka_producer_guard_handler(ngx_event_t *ev)
+ngx_http_kafka_producer_poll_handler(ngx_event_t *ev)
 {
-    ngx_uint_t                         mode;
+    ngx_uint_t                         mode, purge;
     ngx_http_kafka_producer_client_t  *client;
 
-    if (ngx_http_kafka_producer_in_flight == 0) {
+    purge = 0;
+
+    if (ngx_exiting && ngx_http_kafka_producer_in_flight) {
+
+        if (ngx_http_kafka_producer_exit_started == 0) {
+            ngx_http_kafka_producer_exit_started = ngx_current_msec;
+        }
+
+        /* librdkafka should have reported every message by now */
+        purge = (ngx_current_msec - ngx_http_kafka_producer_exit_started
+                 > ngx_http_kafka_producer_exit_deadline);
+    }
+
+    for (mode = 0; mode < NGX_HTTP_KAFKA_PRODUCER_NMODES; mode++) {
+        client = ngx_http_kafka_producer_clients[mode];
+
+        if (client == NULL || client->rk == NULL) {
+            continue;
+        }
+
+        if (purge && client->n) {
+            ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                          "kafka_producer: purging %ui message(s) "
+                          "still in flight at exit", client->n);
+
+            (void) rd_kafka_purge(client->rk, RD_KAFKA_PURGE_F_QUEUE
+                                              |RD_KAFKA_PURGE_F_INFLIGHT);
+        }
+
+        ngx_http_kafka_producer_client_poll(client);
+    }
+
+    if (ngx_exiting && ngx_http_kafka_producer_in_flight == 0) {
         return;
     }
 
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        /* librdkafka should have reported every message by now */
-
-        for (mode = 0; mode < NGX_HTTP_KAFKA_PRODUCER_NMODES; mode++) {
-            client = ngx_http_kafka_producer_clients[mode];
-
-            if (client && client->rk && client->n) {
-                ngx_log_error(NGX_LOG_WARN, ev->log, 0,
-                              "kafka_producer: purging %ui message(s) "
-                              "still in flight at exit", client->n);
-
-                (void) rd_kafka_purge(client->rk,
-                                      RD_KAFKA_PURGE_F_QUEUE
-                                      |RD_KAFKA_PURGE_F_INFLIGHT);
-                ngx_http_kafka_producer_client_poll(client);
-            }
-        }
-    }
-
-    if (ngx_http_kafka_producer_in_flight) {
-        ngx_add_timer(ev, ngx_http_kafka_producer_guard_timeout);
-    }
+    ngx_add_timer(ev, NGX_HTTP_KAFKA_PRODUCER_POLL_INTERVAL);
 }
 
 
@@ -716,11 +742,8 @@ ngx_http_kafka_producer_msg_create(ngx_http_kafka_producer_client_t *client,
     ngx_queue_insert_tail(&client->in_flight, &msg->queue);
     client->n++;
 
-    if (ngx_http_kafka_producer_in_flight++ == 0
-        && !ngx_http_kafka_producer_guard.timer_set)
-    {
-        ngx_add_timer(&ngx_http_kafka_producer_guard,
-                      ngx_http_kafka_producer_guard_timeout);
+    if (ngx_http_kafka_producer_in_flight++ == 0) {
+        ngx_http_kafka_producer_poll_ev.cancelable = 0;
     }
 
     return msg;
@@ -733,10 +756,8 @@ ngx_http_kafka_producer_msg_free(ngx_http_kafka_producer_msg_t *msg)
     ngx_queue_remove(&msg->queue);
     msg->client->n--;
 
-    if (--ngx_http_kafka_producer_in_flight == 0
-        && ngx_http_kafka_producer_guard.timer_set)
-    {
-        ngx_del_timer(&ngx_http_kafka_producer_guard);
+    if (--ngx_http_kafka_producer_in_flight == 0) {
+        ngx_http_kafka_producer_poll_ev.cancelable = 1;
     }
 
     ngx_free(msg);

@@ -1,0 +1,227 @@
+# Configuration mistakes are caught by nginx -t, with the directive and
+# the value in the message.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use Test::KafkaProducer;
+
+our $Config = <<'_EOC_';
+    location = /api/v1/send {
+        kafka_producer_send;
+    }
+_EOC_
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: unknown librdkafka property
+--- http_config
+    kafka_producer_option no.such.property 1;
+--- config eval: $::Config
+--- must_die
+--- error_log
+invalid librdkafka property "no.such.property" = "1": No such configuration property: "no.such.property"
+
+
+
+=== TEST 2: invalid value of a librdkafka property
+--- http_config
+    kafka_producer_option linger.ms soon;
+--- config eval: $::Config
+--- must_die
+--- error_log
+qr/invalid librdkafka property "linger.ms" = "soon": .*Invalid value/
+
+
+
+=== TEST 3: properties that define the producers are refused
+--- http_config
+    kafka_producer_option acks all;
+--- config eval: $::Config
+--- must_die
+--- error_log
+librdkafka property "acks" cannot be set: it defines the plain and idempotent producers of the module
+
+
+
+=== TEST 4: enable.idempotence is refused too
+--- http_config
+    kafka_producer_option enable.idempotence false;
+--- config eval: $::Config
+--- must_die
+--- error_log
+librdkafka property "enable.idempotence" cannot be set
+
+
+
+=== TEST 5: a send location without brokers
+--- no_default_http_config
+--- http_config
+    kafka_producer_status_zone kafka_status:1m;
+--- config eval: $::Config
+--- must_die
+--- error_log
+"kafka_producer_send" requires "kafka_producer_brokers"
+
+
+
+=== TEST 6: a send location without a status zone
+--- no_default_http_config
+--- http_config
+    kafka_producer_brokers $TEST_NGINX_KAFKA_BROKERS;
+--- config eval: $::Config
+--- must_die
+--- error_log
+"kafka_producer_send" and "kafka_producer_status" require "kafka_producer_status_zone"
+
+
+
+=== TEST 7: malformed zone
+--- no_default_http_config
+--- http_config
+    kafka_producer_brokers $TEST_NGINX_KAFKA_BROKERS;
+    kafka_producer_status_zone kafka_status;
+--- config eval: $::Config
+--- must_die
+--- error_log
+invalid zone "kafka_status", expected NAME:SIZE
+
+
+
+=== TEST 8: zone with a bad size
+--- no_default_http_config
+--- http_config
+    kafka_producer_brokers $TEST_NGINX_KAFKA_BROKERS;
+    kafka_producer_status_zone kafka_status:lots;
+--- config eval: $::Config
+--- must_die
+--- error_log
+invalid zone size "kafka_status:lots"
+
+
+
+=== TEST 9: zone too small
+--- no_default_http_config
+--- http_config
+    kafka_producer_brokers $TEST_NGINX_KAFKA_BROKERS;
+    kafka_producer_status_zone kafka_status:8k;
+--- config eval: $::Config
+--- must_die
+--- error_log
+qr/zone "kafka_status:8k" is too small, the minimum is \d+k/
+
+
+
+=== TEST 10: zone with a bad ttl or parameter
+--- no_default_http_config
+--- http_config
+    kafka_producer_brokers $TEST_NGINX_KAFKA_BROKERS;
+    kafka_producer_status_zone kafka_status:1m ttl=forever;
+--- config eval: $::Config
+--- must_die
+--- error_log
+invalid ttl "ttl=forever"
+
+
+
+=== TEST 11: duplicate zone
+--- http_config
+    kafka_producer_status_zone other:1m;
+--- config eval: $::Config
+--- must_die
+--- error_log
+"kafka_producer_status_zone" directive is duplicate
+
+
+
+=== TEST 12: invalid default topic
+--- config
+    location = /api/v1/send {
+        kafka_producer_topic "bad topic";
+        kafka_producer_send;
+    }
+--- must_die
+--- error_log
+invalid Kafka topic name "bad topic"
+
+
+
+=== TEST 13: linger not below the delivery timeout
+--- http_config
+    kafka_producer_linger 5s;
+    kafka_producer_delivery_timeout 5s;
+--- config eval: $::Config
+--- must_die
+--- error_log
+the linger time (5000 ms) must be less than the delivery timeout (5000 ms)
+
+
+
+=== TEST 14: an infinite delivery timeout
+--- http_config
+    kafka_producer_option message.timeout.ms 0;
+--- config eval: $::Config
+--- must_die
+--- error_log
+an infinite delivery timeout (message.timeout.ms 0) is not supported
+
+
+
+=== TEST 15: two handlers in one location
+--- config
+    location = /api/v1/send {
+        kafka_producer_send;
+        kafka_producer_health;
+    }
+--- must_die
+--- error_log
+"kafka_producer_health" directive is duplicate
+
+
+
+=== TEST 16: bad time syntax in a knob
+--- http_config
+    kafka_producer_request_timeout 1x;
+--- config eval: $::Config
+--- must_die
+--- error_log
+"kafka_producer_request_timeout" directive invalid value
+
+
+
+=== TEST 17: a valid configuration with options and every knob works
+--- http_config
+    kafka_producer_request_timeout 2s;
+    kafka_producer_delivery_timeout 30s;
+    kafka_producer_retry_backoff 50ms;
+    kafka_producer_retries 3;
+    kafka_producer_linger 5ms;
+    kafka_producer_shutdown_timeout 2s;
+    kafka_producer_option client.id nginx-test-17;
+    kafka_producer_option max.in.flight.requests.per.connection 20;
+    kafka_producer_option compression.codec lz4;
+--- config eval: $::Config . 'location = /api/v1/status { kafka_producer_status; }'
+--- requests eval
+["POST /api/v1/send?mode=idempotent&eventId=cfg-17a",
+ "POST /api/v1/send?mode=plain&eventId=cfg-17b&sendMode=async"]
+--- error_code
+200
+202
+
+
+
+=== TEST 18: the module loaded and unused stays idle
+--- no_default_http_config
+--- config
+    location = /health {
+        kafka_producer_health;
+    }
+--- request
+GET /health
+--- error_code: 200
+--- response_body: OK
+--- no_error_log
+kafka_producer: plain producer
