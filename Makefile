@@ -42,7 +42,6 @@ $(BUILD)/kafka-mock: tools/kafka-mock.c
 	mkdir -p $(BUILD)
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka
 
-$(ASAN_BUILD)/$(MODULE): SOURCES_ASAN := $(SOURCES)
 $(ASAN_BUILD)/$(MODULE): $(SOURCES)
 	$(MAKE) BUILD=$(ASAN_BUILD) \
 	    EXTRA_CONFIGURE='--with-cc-opt="$(SAN_FLAGS)" --with-ld-opt="$(SAN_FLAGS)"' \
