@@ -36,6 +36,8 @@ static char *ngx_http_kafka_producer_handler(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_kafka_producer_topic(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_kafka_producer_allowed_topics(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_kafka_producer_init_process(ngx_cycle_t *cycle);
 static void ngx_http_kafka_producer_exit_process(ngx_cycle_t *cycle);
 
@@ -132,7 +134,7 @@ static ngx_command_t  ngx_http_kafka_producer_commands[] = {
       NULL },
 
     { ngx_string("kafka_producer_health"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_kafka_producer_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_KAFKA_PRODUCER_HEALTH_HANDLER,
@@ -144,6 +146,13 @@ static ngx_command_t  ngx_http_kafka_producer_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_kafka_producer_loc_conf_t, topic),
       &ngx_http_kafka_producer_topic_p },
+
+    { ngx_string("kafka_producer_allowed_topics"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_kafka_producer_allowed_topics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("kafka_producer_status_uri"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -279,6 +288,9 @@ ngx_http_kafka_producer_create_loc_conf(ngx_conf_t *cf)
      *     klcf->status_uri = { 0, NULL };
      */
 
+    klcf->allowed_topics = NGX_CONF_UNSET_PTR;
+    klcf->health_detail = NGX_CONF_UNSET;
+
     return klcf;
 }
 
@@ -290,9 +302,28 @@ ngx_http_kafka_producer_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_kafka_producer_loc_conf_t *prev = parent;
     ngx_http_kafka_producer_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t  *clcf;
+
     ngx_conf_merge_str_value(conf->topic, prev->topic, "bhf-transactions");
     ngx_conf_merge_str_value(conf->status_uri, prev->status_uri,
                              "/api/v1/status");
+    ngx_conf_merge_ptr_value(conf->allowed_topics, prev->allowed_topics,
+                             NULL);
+    ngx_conf_merge_value(conf->health_detail, prev->health_detail, 0);
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == ngx_http_kafka_producer_send_handler
+        && ngx_http_kafka_producer_topic_allowed(conf->allowed_topics,
+                                                 &conf->topic)
+           != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the default topic \"%V\" of a send location is "
+                           "not in \"kafka_producer_allowed_topics\"",
+                           &conf->topic);
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -338,7 +369,9 @@ static char *
 ngx_http_kafka_producer_handler(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
+    ngx_str_t                            *value;
     ngx_http_core_loc_conf_t             *clcf;
+    ngx_http_kafka_producer_loc_conf_t   *klcf;
     ngx_http_kafka_producer_main_conf_t  *kmcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
@@ -359,8 +392,26 @@ ngx_http_kafka_producer_handler(ngx_conf_t *cf, ngx_command_t *cmd,
 
     default: /* NGX_HTTP_KAFKA_PRODUCER_HEALTH_HANDLER */
         clcf->handler = ngx_http_kafka_producer_health_handler;
+
+        if (cf->args->nelts == 1) {
+            return NGX_CONF_OK;
+        }
+
+        value = cf->args->elts;
+
+        if (ngx_strcmp(value[1].data, "detail") != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\", "
+                               "it must be \"detail\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        klcf = conf;
+        klcf->health_detail = 1;
+
         return NGX_CONF_OK;
     }
+
 
     kmcf = ngx_http_conf_get_module_main_conf(cf,
                                               ngx_http_kafka_producer_module);
@@ -381,6 +432,106 @@ ngx_http_kafka_producer_topic(ngx_conf_t *cf, void *post, void *data)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid Kafka topic name \"%V\"", topic);
         return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_kafka_producer_allowed_topics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_kafka_producer_loc_conf_t *klcf = conf;
+
+    ngx_str_t                        *value, name;
+    ngx_uint_t                        i;
+    ngx_http_kafka_producer_topic_t  *t;
+#if (NGX_PCRE)
+    ngx_regex_compile_t               rc;
+    u_char                            errstr[NGX_MAX_CONF_ERRSTR];
+#endif
+
+    if (klcf->allowed_topics != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        klcf->allowed_topics = NULL;
+        return NGX_CONF_OK;
+    }
+
+    klcf->allowed_topics = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                      sizeof(ngx_http_kafka_producer_topic_t));
+    if (klcf->allowed_topics == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        t = ngx_array_push(klcf->allowed_topics);
+        if (t == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(t, sizeof(ngx_http_kafka_producer_topic_t));
+
+        t->name = value[i];
+
+        if (value[i].data[0] != '~') {
+
+            if (ngx_http_kafka_producer_check_topic(&value[i]) != NGX_OK
+                || value[i].len == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid Kafka topic name \"%V\"",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+#if (NGX_PCRE)
+        ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
+
+        name = value[i];
+        name.data++;
+        name.len--;
+
+        if (name.len && name.data[0] == '*') {
+            name.data++;
+            name.len--;
+            rc.options = NGX_REGEX_CASELESS;
+        }
+
+        if (name.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "empty regex in \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        rc.pattern = name;
+        rc.pool = cf->pool;
+        rc.err.len = NGX_MAX_CONF_ERRSTR;
+        rc.err.data = errstr;
+
+        if (ngx_regex_compile(&rc) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V", &rc.err);
+            return NGX_CONF_ERROR;
+        }
+
+        t->regex = rc.regex;
+#else
+        (void) name;
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "using regex \"%V\" requires PCRE library",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+#endif
     }
 
     return NGX_CONF_OK;

@@ -64,7 +64,18 @@ typedef struct {
 typedef struct {
     ngx_str_t                         topic;
     ngx_str_t                         status_uri;
+    ngx_array_t                      *allowed_topics; /* of topic_t or NULL */
+    ngx_flag_t                        health_detail;
 } ngx_http_kafka_producer_loc_conf_t;
+
+
+/* one entry of kafka_producer_allowed_topics: a name or a regex */
+typedef struct {
+    ngx_str_t                         name;
+#if (NGX_PCRE)
+    ngx_regex_t                      *regex;
+#endif
+} ngx_http_kafka_producer_topic_t;
 
 
 /* what a status record or a response tells about one message */
@@ -83,8 +94,9 @@ typedef struct {
 
 /*
  * The delivery context of one message, the opaque of rd_kafka_producev().
- * It is owned by the worker (ngx_alloc()), never by a request: a request
- * that goes away only clears "request".
+ * It is owned by the worker (ngx_alloc(), then recycled through a free
+ * list), never by a request: a request that goes away only clears
+ * "request".
  */
 struct ngx_http_kafka_producer_msg_s {
     ngx_queue_t                       queue;      /* client's in flight */
@@ -106,6 +118,21 @@ struct ngx_http_kafka_producer_client_s {
     ngx_uint_t                        mode;
     ngx_uint_t                        n;          /* messages in flight */
     ngx_log_t                        *log;
+
+    /* this worker's counters, kept when the producer is replaced */
+    ngx_uint_t                        delivered;
+    ngx_uint_t                        failed;
+    ngx_uint_t                        replaced;
+
+    /* the last statistics of librdkafka, see statistics.interval.ms */
+    ngx_msec_t                        stats_time;
+    ngx_uint_t                        brokers;
+    ngx_uint_t                        brokers_up;
+    int64_t                           producer_id;
+    int64_t                           producer_epoch;
+    ngx_str_t                         idemp_state;
+    u_char                            idemp_state_buf[32];
+
     unsigned                          fatal:1;
     unsigned                          purged:1;
     unsigned                          brokers_down:1;

@@ -3,8 +3,9 @@
  * ngx_http_kafka_producer_module: JSON writing and HTTP answers.
  *
  * Every JSON document of the module, the record value written to Kafka
- * as well as the HTTP answers, is a flat object written here from a list
- * of members, with strings escaped by ngx_escape_json().
+ * as well as the HTTP answers, is an object written here from a list of
+ * members, with strings escaped by ngx_escape_json(); a member can hold
+ * an object written before (the health detail nests them).
  */
 
 
@@ -14,6 +15,7 @@
 static ngx_int_t ngx_http_kafka_producer_send_object(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_http_kafka_producer_json_t *f,
     ngx_uint_t n);
+static size_t ngx_http_kafka_producer_json_plain(u_char *p, size_t len);
 
 
 static ngx_str_t  ngx_http_kafka_producer_json_type =
@@ -26,7 +28,7 @@ size_t
 ngx_http_kafka_producer_json_len(ngx_http_kafka_producer_json_t *f,
     ngx_uint_t n)
 {
-    size_t      len;
+    size_t      len, k;
     ngx_uint_t  i;
 
     len = sizeof("{}") - 1;
@@ -38,12 +40,23 @@ ngx_http_kafka_producer_json_len(ngx_http_kafka_producer_json_t *f,
         switch (f[i].type) {
 
         case NGX_HTTP_KAFKA_PRODUCER_JSON_STRING:
-            len += sizeof("\"\"") - 1 + f[i].str.len
-                   + ngx_escape_json(NULL, f[i].str.data, f[i].str.len);
+            len += sizeof("\"\"") - 1 + f[i].str.len;
+
+            k = ngx_http_kafka_producer_json_plain(f[i].str.data,
+                                                   f[i].str.len);
+            if (k < f[i].str.len) {
+                len += ngx_escape_json(NULL, f[i].str.data + k,
+                                       f[i].str.len - k);
+            }
+
             break;
 
         case NGX_HTTP_KAFKA_PRODUCER_JSON_NUMBER:
             len += NGX_INT64_LEN;
+            break;
+
+        case NGX_HTTP_KAFKA_PRODUCER_JSON_RAW:
+            len += f[i].str.len;
             break;
 
         default: /* NGX_HTTP_KAFKA_PRODUCER_JSON_NULL */
@@ -59,6 +72,7 @@ u_char *
 ngx_http_kafka_producer_json_write(u_char *p,
     ngx_http_kafka_producer_json_t *f, ngx_uint_t n)
 {
+    size_t      k;
     ngx_uint_t  i;
 
     *p++ = '{';
@@ -68,18 +82,36 @@ ngx_http_kafka_producer_json_write(u_char *p,
             *p++ = ',';
         }
 
-        p = ngx_sprintf(p, "\"%s\":", f[i].name);
+        /* a hot path: no ngx_sprintf() for the name */
+        *p++ = '"';
+        p = ngx_cpymem(p, f[i].name, ngx_strlen(f[i].name));
+        *p++ = '"';
+        *p++ = ':';
 
         switch (f[i].type) {
 
         case NGX_HTTP_KAFKA_PRODUCER_JSON_STRING:
             *p++ = '"';
-            p = (u_char *) ngx_escape_json(p, f[i].str.data, f[i].str.len);
+
+            /* copy what needs no escaping, escape from the first byte on */
+            k = ngx_http_kafka_producer_json_plain(f[i].str.data,
+                                                   f[i].str.len);
+            p = ngx_cpymem(p, f[i].str.data, k);
+
+            if (k < f[i].str.len) {
+                p = (u_char *) ngx_escape_json(p, f[i].str.data + k,
+                                               f[i].str.len - k);
+            }
+
             *p++ = '"';
             break;
 
         case NGX_HTTP_KAFKA_PRODUCER_JSON_NUMBER:
             p = ngx_sprintf(p, "%L", f[i].num);
+            break;
+
+        case NGX_HTTP_KAFKA_PRODUCER_JSON_RAW:
+            p = ngx_cpymem(p, f[i].str.data, f[i].str.len);
             break;
 
         default: /* NGX_HTTP_KAFKA_PRODUCER_JSON_NULL */
@@ -93,22 +125,97 @@ ngx_http_kafka_producer_json_write(u_char *p,
 }
 
 
+/*
+ * The length of the prefix that ngx_escape_json() would copy unchanged:
+ * no control character, '"' or '\\'.  Eight bytes at a time: a byte below
+ * 0x20, or a zero byte once '"' or '\\' is xor'ed away, sets its high bit
+ * in "(w - 0x01..01 * n) & ~w & 0x80..80" (the bit hacks' haszero()), and
+ * the last word with a hit is checked byte by byte.
+ */
+
+#define ngx_http_kafka_producer_json_below(w, n)                             \
+    (((w) - 0x0101010101010101ULL * (n)) & ~(w) & 0x8080808080808080ULL)
+
+static size_t
+ngx_http_kafka_producer_json_plain(u_char *p, size_t len)
+{
+    size_t    i;
+    uint64_t  w, q, b;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        ngx_memcpy(&w, p + i, 8);
+
+        q = w ^ (0x0101010101010101ULL * '"');
+        b = w ^ (0x0101010101010101ULL * '\\');
+
+        if (ngx_http_kafka_producer_json_below(w, 0x20)
+            | ngx_http_kafka_producer_json_below(q, 1)
+            | ngx_http_kafka_producer_json_below(b, 1))
+        {
+            break;
+        }
+    }
+
+    for ( /* void */ ; i < len; i++) {
+        if (p[i] < 0x20 || p[i] == '"' || p[i] == '\\') {
+            break;
+        }
+    }
+
+    return i;
+}
+
+
+/*
+ * Strict UTF-8 (RFC 3629): no overlong form, no surrogate, nothing past
+ * U+10FFFF, every continuation byte 10xxxxxx.  Not ngx_utf8_decode(): it
+ * takes any byte from 0x80 as a continuation byte and lets surrogates and
+ * 0xf8-0xff lead bytes through, that is, invalid UTF-8 into the records
+ * and the JSON answers.
+ */
+
 ngx_int_t
 ngx_http_kafka_producer_utf8_valid(u_char *p, size_t len)
 {
-    u_char  *last;
+    u_char  c, lo, hi;
+    size_t  i, k, n;
 
-    last = p + len;
+    for (i = 0; i < len; i += n) {
+        c = p[i];
 
-    while (p < last) {
-
-        if (*p < 0x80) {
-            p++;
+        if (c < 0x80) {
+            n = 1;
             continue;
         }
 
-        if (ngx_utf8_decode(&p, last - p) > 0x10ffff) {
+        lo = 0x80;
+        hi = 0xbf;
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 2;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 3;
+            lo = (c == 0xe0) ? 0xa0 : 0x80;     /* overlong */
+            hi = (c == 0xed) ? 0x9f : 0xbf;     /* surrogates */
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 4;
+            lo = (c == 0xf0) ? 0x90 : 0x80;     /* overlong */
+            hi = (c == 0xf4) ? 0x8f : 0xbf;     /* past U+10FFFF */
+
+        } else {
             return NGX_DECLINED;
+        }
+
+        if (len - i < n || p[i + 1] < lo || p[i + 1] > hi) {
+            return NGX_DECLINED;
+        }
+
+        for (k = 2; k < n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80) {
+                return NGX_DECLINED;
+            }
         }
     }
 
@@ -116,20 +223,36 @@ ngx_http_kafka_producer_utf8_valid(u_char *p, size_t len)
 }
 
 
+/*
+ * The cached time, as ISO 8601 with milliseconds: nginx updates its time
+ * once per event loop iteration, and every request served in the same
+ * millisecond gets the string formatted once.
+ */
+
 u_char *
 ngx_http_kafka_producer_iso_time(u_char *buf)
 {
     ngx_tm_t     tm;
     ngx_time_t  *tp;
 
+    static time_t      sec = -1;
+    static ngx_msec_t  msec;
+    static u_char      cached[NGX_HTTP_KAFKA_PRODUCER_ISO_TIME_LEN];
+
     tp = ngx_timeofday();
 
-    ngx_gmtime(tp->sec, &tm);
+    if (tp->sec != sec || tp->msec != msec) {
+        ngx_gmtime(tp->sec, &tm);
 
-    return ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02d.%03MZ",
-                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
-                       tp->msec);
+        (void) ngx_sprintf(cached, "%4d-%02d-%02dT%02d:%02d:%02d.%03MZ",
+                           tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                           tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                           tp->msec);
+        sec = tp->sec;
+        msec = tp->msec;
+    }
+
+    return ngx_cpymem(buf, cached, NGX_HTTP_KAFKA_PRODUCER_ISO_TIME_LEN);
 }
 
 
@@ -143,19 +266,31 @@ ngx_http_kafka_producer_send_json(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+ngx_int_t
+ngx_http_kafka_producer_json_object(ngx_pool_t *pool,
+    ngx_http_kafka_producer_json_t *f, ngx_uint_t n, ngx_str_t *json)
+{
+    json->data = ngx_pnalloc(pool, ngx_http_kafka_producer_json_len(f, n));
+    if (json->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    json->len = ngx_http_kafka_producer_json_write(json->data, f, n)
+                - json->data;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_kafka_producer_send_object(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_http_kafka_producer_json_t *f, ngx_uint_t n)
 {
     ngx_str_t  body;
 
-    body.data = ngx_pnalloc(r->pool, ngx_http_kafka_producer_json_len(f, n));
-    if (body.data == NULL) {
+    if (ngx_http_kafka_producer_json_object(r->pool, f, n, &body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    body.len = ngx_http_kafka_producer_json_write(body.data, f, n)
-               - body.data;
 
     return ngx_http_kafka_producer_send_text(r, status, type, &body);
 }

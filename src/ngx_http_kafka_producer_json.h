@@ -14,9 +14,10 @@
 #define NGX_HTTP_KAFKA_PRODUCER_JSON_STRING  0
 #define NGX_HTTP_KAFKA_PRODUCER_JSON_NUMBER  1
 #define NGX_HTTP_KAFKA_PRODUCER_JSON_NULL    2
+#define NGX_HTTP_KAFKA_PRODUCER_JSON_RAW     3    /* JSON text, as is */
 
 
-/* one member of a flat JSON object */
+/* one member of a JSON object */
 typedef struct {
     char                             *name;
     ngx_uint_t                        type;
@@ -36,11 +37,17 @@ typedef struct {
 #define ngx_http_kafka_producer_json_null(f, n)                              \
     (f)->name = n; (f)->type = NGX_HTTP_KAFKA_PRODUCER_JSON_NULL; (f)++
 
+#define ngx_http_kafka_producer_json_raw(f, n, s)                            \
+    (f)->name = n; (f)->type = NGX_HTTP_KAFKA_PRODUCER_JSON_RAW;              \
+    (f)->str = *(s); (f)++
+
 
 size_t ngx_http_kafka_producer_json_len(ngx_http_kafka_producer_json_t *f,
     ngx_uint_t n);
 u_char *ngx_http_kafka_producer_json_write(u_char *p,
     ngx_http_kafka_producer_json_t *f, ngx_uint_t n);
+ngx_int_t ngx_http_kafka_producer_json_object(ngx_pool_t *pool,
+    ngx_http_kafka_producer_json_t *f, ngx_uint_t n, ngx_str_t *json);
 ngx_int_t ngx_http_kafka_producer_utf8_valid(u_char *p, size_t len);
 u_char *ngx_http_kafka_producer_iso_time(u_char *buf);
 

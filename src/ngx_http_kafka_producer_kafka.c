@@ -35,6 +35,11 @@ static void ngx_http_kafka_producer_error(rd_kafka_t *rk, int err,
     const char *reason, void *opaque);
 static void ngx_http_kafka_producer_log(const rd_kafka_t *rk, int level,
     const char *fac, const char *buf);
+static int ngx_http_kafka_producer_stats(rd_kafka_t *rk, char *json,
+    size_t len, void *opaque);
+static u_char *ngx_http_kafka_producer_stats_value(u_char *p, u_char *last,
+    char *name);
+static int64_t ngx_http_kafka_producer_stats_int(u_char *p, u_char *last);
 static ngx_int_t ngx_http_kafka_producer_conf_set(ngx_conf_t *cf,
     rd_kafka_conf_t *conf, char *name, char *value);
 
@@ -56,6 +61,17 @@ static ngx_msec_t    ngx_http_kafka_producer_shutdown_timeout;
 
 #define NGX_HTTP_KAFKA_PRODUCER_POLL_INTERVAL  1000
 
+/*
+ * Delivery contexts are recycled: a send takes one from this list instead
+ * of malloc() and its delivery report puts it back, up to this many.
+ */
+#define NGX_HTTP_KAFKA_PRODUCER_FREE_MSGS_MAX  1024
+
+static ngx_queue_t   ngx_http_kafka_producer_free_msgs = {
+    &ngx_http_kafka_producer_free_msgs, &ngx_http_kafka_producer_free_msgs
+};
+static ngx_uint_t    ngx_http_kafka_producer_nfree_msgs;
+
 
 static ngx_str_t  ngx_http_kafka_producer_refused[] = {
     ngx_string("acks"),
@@ -67,7 +83,7 @@ static ngx_str_t  ngx_http_kafka_producer_refused[] = {
 };
 
 
-static char *ngx_http_kafka_producer_mode_names[] = {
+char *ngx_http_kafka_producer_mode_names[] = {
     "plain", "idempotent"
 };
 
@@ -119,8 +135,9 @@ char *
 ngx_http_kafka_producer_init_conf(ngx_conf_t *cf,
     ngx_http_kafka_producer_main_conf_t *kmcf)
 {
-    char                 buf[64];
+    char                 buf[64], errstr[512];
     size_t               size;
+    rd_kafka_t          *rk;
     ngx_uint_t           i;
     ngx_keyval_t        *kv;
     rd_kafka_conf_t     *conf;
@@ -170,6 +187,14 @@ ngx_http_kafka_producer_init_conf(ngx_conf_t *cf,
 
     if (ngx_http_kafka_producer_conf_set(cf, conf, "client.id",
                                          "nginx-kafka-producer")
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the health detail shows librdkafka's statistics */
+    if (ngx_http_kafka_producer_conf_set(cf, conf, "statistics.interval.ms",
+                                         "1000")
         != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -231,6 +256,39 @@ ngx_http_kafka_producer_init_conf(ngx_conf_t *cf,
                            kmcf->linger, kmcf->delivery_timeout);
         return NGX_CONF_ERROR;
     }
+
+    /*
+     * Some properties are checked only when a producer is created (TLS
+     * files, SASL mechanisms, their combinations): create one that does
+     * not connect and destroy it at once, so that "nginx -t" and a reload
+     * catch them.  No thread of it outlives rd_kafka_destroy(), and the
+     * workers are forked later.
+     */
+
+    conf = rd_kafka_conf_dup(conf);
+    if (conf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* no connection, no statistics, and its logs stay in its queue */
+    (void) rd_kafka_conf_set(conf, "bootstrap.servers", "", errstr,
+                             sizeof(errstr));
+    (void) rd_kafka_conf_set(conf, "statistics.interval.ms", "0", errstr,
+                             sizeof(errstr));
+    (void) rd_kafka_conf_set(conf, "log.queue", "true", errstr,
+                             sizeof(errstr));
+
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "librdkafka refuses the producer configuration: "
+                           "%s", errstr);
+        return NGX_CONF_ERROR;
+    }
+
+    rd_kafka_destroy(rk);
 
     return NGX_CONF_OK;
 }
@@ -361,6 +419,7 @@ ngx_http_kafka_producer_client_init(ngx_cycle_t *cycle,
     rd_kafka_conf_set_dr_msg_cb(conf, ngx_http_kafka_producer_delivery);
     rd_kafka_conf_set_error_cb(conf, ngx_http_kafka_producer_error);
     rd_kafka_conf_set_log_cb(conf, ngx_http_kafka_producer_log);
+    rd_kafka_conf_set_stats_cb(conf, ngx_http_kafka_producer_stats);
 
     client->conf = conf;
 
@@ -429,6 +488,14 @@ ngx_http_kafka_producer_client_open(ngx_http_kafka_producer_client_t *client)
     client->purged = 0;
     client->brokers_down = 0;
 
+    client->stats_time = 0;
+    client->brokers = 0;
+    client->brokers_up = 0;
+    client->producer_id = -1;
+    client->producer_epoch = -1;
+    client->idemp_state.data = client->idemp_state_buf;
+    client->idemp_state.len = 0;
+
     (void) rd_kafka_set_log_queue(rk, NULL);
 
     client->queue = rd_kafka_queue_get_main(rk);
@@ -439,7 +506,9 @@ ngx_http_kafka_producer_client_open(ngx_http_kafka_producer_client_t *client)
      * enabled, and it writes the pipe only when the queue becomes
      * non-empty: wake the handler once to serve what is there.
      */
-    (void) write(client->notify_fd, "1", 1);
+    if (write(client->notify_fd, "1", 1) != 1) {
+        /* the pipe is not empty: the handler will run anyway */
+    }
 
     ngx_log_error(NGX_LOG_INFO, client->log, 0,
                   "kafka_producer: %s producer %s started",
@@ -525,6 +594,7 @@ void
 ngx_http_kafka_producer_exit_clients(ngx_cycle_t *cycle)
 {
     ngx_uint_t                         mode;
+    ngx_queue_t                       *q;
     ngx_http_kafka_producer_client_t  *client;
 
     for (mode = 0; mode < NGX_HTTP_KAFKA_PRODUCER_NMODES; mode++) {
@@ -558,6 +628,21 @@ ngx_http_kafka_producer_exit_clients(ngx_cycle_t *cycle)
     if (ngx_http_kafka_producer_poll_ev.timer_set) {
         ngx_del_timer(&ngx_http_kafka_producer_poll_ev);
     }
+
+    while (!ngx_queue_empty(&ngx_http_kafka_producer_free_msgs)) {
+        q = ngx_queue_head(&ngx_http_kafka_producer_free_msgs);
+        ngx_queue_remove(q);
+        ngx_free(ngx_queue_data(q, ngx_http_kafka_producer_msg_t, queue));
+    }
+
+    ngx_http_kafka_producer_nfree_msgs = 0;
+}
+
+
+ngx_http_kafka_producer_client_t *
+ngx_http_kafka_producer_client_get(ngx_uint_t mode)
+{
+    return ngx_http_kafka_producer_clients[mode];
 }
 
 
@@ -669,6 +754,8 @@ ngx_http_kafka_producer_client_poll(ngx_http_kafka_producer_client_t *client)
 
     ngx_http_kafka_producer_client_close(client, 0);
 
+    client->replaced++;
+
     if (ngx_http_kafka_producer_client_open(client) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, client->log, 0,
                       "kafka_producer: the %s producer could not be "
@@ -728,11 +815,21 @@ ngx_http_kafka_producer_msg_t *
 ngx_http_kafka_producer_msg_create(ngx_http_kafka_producer_client_t *client,
     ngx_log_t *log)
 {
+    ngx_queue_t                    *q;
     ngx_http_kafka_producer_msg_t  *msg;
 
-    msg = ngx_alloc(sizeof(ngx_http_kafka_producer_msg_t), log);
-    if (msg == NULL) {
-        return NULL;
+    if (!ngx_queue_empty(&ngx_http_kafka_producer_free_msgs)) {
+        q = ngx_queue_head(&ngx_http_kafka_producer_free_msgs);
+        ngx_queue_remove(q);
+        ngx_http_kafka_producer_nfree_msgs--;
+
+        msg = ngx_queue_data(q, ngx_http_kafka_producer_msg_t, queue);
+
+    } else {
+        msg = ngx_alloc(sizeof(ngx_http_kafka_producer_msg_t), log);
+        if (msg == NULL) {
+            return NULL;
+        }
     }
 
     ngx_memzero(msg, sizeof(ngx_http_kafka_producer_msg_t));
@@ -758,6 +855,15 @@ ngx_http_kafka_producer_msg_free(ngx_http_kafka_producer_msg_t *msg)
 
     if (--ngx_http_kafka_producer_in_flight == 0) {
         ngx_http_kafka_producer_poll_ev.cancelable = 1;
+    }
+
+    if (ngx_http_kafka_producer_nfree_msgs
+        < NGX_HTTP_KAFKA_PRODUCER_FREE_MSGS_MAX)
+    {
+        ngx_queue_insert_head(&ngx_http_kafka_producer_free_msgs,
+                              &msg->queue);
+        ngx_http_kafka_producer_nfree_msgs++;
+        return;
     }
 
     ngx_free(msg);
@@ -867,6 +973,13 @@ ngx_http_kafka_producer_finish(ngx_http_kafka_producer_msg_t *msg,
         ngx_http_kafka_producer_status_finish(msg->id, ev);
     }
 
+    if (ev->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        msg->client->delivered++;
+
+    } else {
+        msg->client->failed++;
+    }
+
     r = msg->request;
     brokers_down = msg->client->brokers_down;
 
@@ -919,16 +1032,154 @@ ngx_http_kafka_producer_log(const rd_kafka_t *rk, int level, const char *fac,
 
     client = rd_kafka_opaque(rk);
 
-    /* syslog levels, 0 (emerg) to 7 (debug), are one below nginx's */
+    /*
+     * syslog levels, 0 (emerg) to 7 (debug), are one below nginx's;
+     * nothing librdkafka logs stops nginx: its worst is an error, and
+     * what needs an operator, a fatal error, is logged by the error
+     * callback at "alert"
+     */
 
-    lvl = (level < 0) ? NGX_LOG_EMERG : (ngx_uint_t) level + 1;
+    lvl = (level < 0) ? NGX_LOG_ERR : (ngx_uint_t) level + 1;
 
-    if (lvl > NGX_LOG_DEBUG) {
+    if (lvl < NGX_LOG_ERR) {
+        lvl = NGX_LOG_ERR;
+
+    } else if (lvl > NGX_LOG_DEBUG) {
         lvl = NGX_LOG_DEBUG;
     }
 
     ngx_log_error(lvl, client->log, 0, "kafka_producer: %s: %s: %s",
                   rd_kafka_name(rk), fac, buf);
+}
+
+
+/*
+ * Keeps what the health detail shows from librdkafka's statistics JSON:
+ * how many brokers are known and connected, and the idempotence state.
+ */
+
+static int
+ngx_http_kafka_producer_stats(rd_kafka_t *rk, char *json, size_t len,
+    void *opaque)
+{
+    ngx_http_kafka_producer_client_t  *client = opaque;
+
+    u_char      *p, *last, *v;
+    size_t       n;
+    ngx_uint_t   brokers, up;
+
+    p = (u_char *) json;
+    last = p + len;
+
+    brokers = 0;
+    up = 0;
+
+    /* "brokers": { "HOST:PORT/ID": { ..., "source":"..", "state":"..", */
+
+    v = p;
+
+    for ( ;; ) {
+        v = ngx_http_kafka_producer_stats_value(v, last, "\"source\":");
+        if (v == NULL) {
+            break;
+        }
+
+        if (last - v >= 10 && ngx_strncmp(v, "\"internal\"", 10) == 0) {
+            continue;
+        }
+
+        brokers++;
+
+        v = ngx_http_kafka_producer_stats_value(v, last, "\"state\":");
+        if (v == NULL) {
+            break;
+        }
+
+        if (last - v >= 4 && ngx_strncmp(v, "\"UP\"", 4) == 0) {
+            up++;
+        }
+    }
+
+    client->brokers = brokers;
+    client->brokers_up = up;
+    client->stats_time = ngx_current_msec;
+
+    if (up) {
+        /* librdkafka tells when all brokers go down, not when they return */
+        client->brokers_down = 0;
+    }
+
+    /* "eos": { "idemp_state":"Assigned", ..., "producer_id":N, ... } */
+
+    v = ngx_http_kafka_producer_stats_value(p, last, "\"idemp_state\":");
+
+    if (v && v < last && *v == '"') {
+        v++;
+
+        for (n = 0;
+             v + n < last && v[n] != '"' && n < sizeof(client->idemp_state_buf);
+             n++)
+        {
+            client->idemp_state_buf[n] = v[n];
+        }
+
+        client->idemp_state.len = n;
+    }
+
+    v = ngx_http_kafka_producer_stats_value(p, last, "\"producer_id\":");
+    if (v) {
+        client->producer_id = ngx_http_kafka_producer_stats_int(v, last);
+    }
+
+    v = ngx_http_kafka_producer_stats_value(p, last, "\"producer_epoch\":");
+    if (v) {
+        client->producer_epoch = ngx_http_kafka_producer_stats_int(v, last);
+    }
+
+    return 0;
+}
+
+
+static u_char *
+ngx_http_kafka_producer_stats_value(u_char *p, u_char *last, char *name)
+{
+    /* name is "NAME": and the value follows, maybe after spaces */
+
+    p = ngx_strnstr(p, name, last - p);
+
+    if (p == NULL) {
+        return NULL;
+    }
+
+    for (p += ngx_strlen(name); p < last && *p == ' '; p++) {
+        /* void */
+    }
+
+    return p;
+}
+
+
+static int64_t
+ngx_http_kafka_producer_stats_int(u_char *p, u_char *last)
+{
+    int64_t     n;
+    ngx_uint_t  minus;
+
+    minus = (p < last && *p == '-');
+
+    if (minus) {
+        p++;
+    }
+
+    for (n = 0; p < last && *p >= '0' && *p <= '9'; p++) {
+        if (n > (INT64_MAX - 9) / 10) {
+            break;
+        }
+
+        n = n * 10 + (*p - '0');
+    }
+
+    return minus ? -n : n;
 }
 
 

@@ -156,6 +156,20 @@ ngx_http_kafka_producer_parse_args(ngx_pool_t *pool, ngx_str_t *args,
         v[i] = value;
     }
 
+    /* a parameter given empty is a mistake: omitted, it has a default */
+
+    for (i = NGX_HTTP_KAFKA_PRODUCER_ARG_TOPIC;
+         i < NGX_HTTP_KAFKA_PRODUCER_NARGS;
+         i++)
+    {
+        if ((seen & (1 << i)) && v[i].len == 0) {
+            ngx_http_kafka_producer_declined(error, pool,
+                                             "Invalid: %V is empty, omit it "
+                                             "for the default",
+                                             &ngx_http_kafka_producer_args[i]);
+        }
+    }
+
     /* mode */
 
     value = v[NGX_HTTP_KAFKA_PRODUCER_ARG_MODE];
@@ -267,6 +281,14 @@ ngx_http_kafka_producer_parse_args(ngx_pool_t *pool, ngx_str_t *args,
     ev->partition = RD_KAFKA_PARTITION_UA;
 
     if (value.len) {
+
+        /* leading zeros do not count against the 10 digits: 007 is 7 */
+
+        while (value.len > 1 && value.data[0] == '0') {
+            value.data++;
+            value.len--;
+        }
+
         n = (value.len <= 10) ? ngx_atoi(value.data, value.len) : NGX_ERROR;
 
         if (n == NGX_ERROR || n > 0x7fffffff) {
@@ -356,10 +378,15 @@ ngx_http_kafka_producer_unescape(ngx_pool_t *pool, ngx_str_t *name,
 static ngx_int_t
 ngx_http_kafka_producer_blank(ngx_str_t *s)
 {
-    u_char  *p;
+    u_char  c;
+    size_t  i;
 
-    for (p = s->data; p < s->data + s->len; p++) {
-        if (*p != ' ' && *p != '\t' && *p != CR && *p != LF) {
+    /* by index: an absent parameter has no data (NULL + 0 is undefined) */
+
+    for (i = 0; i < s->len; i++) {
+        c = s->data[i];
+
+        if (c != ' ' && c != '\t' && c != CR && c != LF) {
             return 0;
         }
     }
@@ -394,6 +421,47 @@ ngx_http_kafka_producer_check_topic(ngx_str_t *topic)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * kafka_producer_allowed_topics: a topic is allowed when it equals one of
+ * the names or matches one of the regexes; no list allows every topic.
+ */
+
+ngx_int_t
+ngx_http_kafka_producer_topic_allowed(ngx_array_t *allowed,
+    ngx_str_t *topic)
+{
+    ngx_uint_t                        i;
+    ngx_http_kafka_producer_topic_t  *t;
+
+    if (allowed == NULL) {
+        return NGX_OK;
+    }
+
+    t = allowed->elts;
+
+    for (i = 0; i < allowed->nelts; i++) {
+
+#if (NGX_PCRE)
+        if (t[i].regex) {
+            if (ngx_regex_exec(t[i].regex, topic, NULL, 0) >= 0) {
+                return NGX_OK;
+            }
+
+            continue;
+        }
+#endif
+
+        if (t[i].name.len == topic->len
+            && ngx_strncmp(t[i].name.data, topic->data, topic->len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -459,6 +527,16 @@ ngx_http_kafka_producer_send_handler(ngx_http_request_t *r)
 
     if (ctx->ev.key.len == 0) {
         ctx->ev.key = ctx->ev.event_id;
+    }
+
+    if (ngx_http_kafka_producer_topic_allowed(klcf->allowed_topics,
+                                              &ctx->ev.topic)
+        != NGX_OK)
+    {
+        return ngx_http_kafka_producer_problem(r, NGX_HTTP_FORBIDDEN, 0,
+                                               "Forbidden: topic \"%V\" is "
+                                               "not allowed here",
+                                               &ctx->ev.topic);
     }
 
     client = ngx_http_kafka_producer_client(ctx->ev.mode);
@@ -593,16 +671,7 @@ ngx_http_kafka_producer_envelope(ngx_http_request_t *r,
     ngx_http_kafka_producer_json_str(m, "api", &api);
     ngx_http_kafka_producer_json_str(m, "ts", ts);
 
-    value->data = ngx_pnalloc(r->pool,
-                              ngx_http_kafka_producer_json_len(f, m - f));
-    if (value->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    value->len = ngx_http_kafka_producer_json_write(value->data, f, m - f)
-                 - value->data;
-
-    return NGX_OK;
+    return ngx_http_kafka_producer_json_object(r->pool, f, m - f, value);
 }
 
 
@@ -777,3 +846,17 @@ ngx_http_kafka_producer_deadline_handler(ngx_event_t *ev)
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
 }
+
+
+#if (NGX_HTTP_KAFKA_PRODUCER_FUZZ)
+
+/* the record value, for fuzz/fuzz_kafka_producer.c (only r->pool is used) */
+
+ngx_int_t
+ngx_http_kafka_producer_fuzz_envelope(ngx_http_request_t *r,
+    ngx_http_kafka_producer_event_t *ev, ngx_str_t *ts, ngx_str_t *value)
+{
+    return ngx_http_kafka_producer_envelope(r, ev, ts, value);
+}
+
+#endif

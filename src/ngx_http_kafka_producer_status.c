@@ -877,3 +877,16 @@ ngx_http_kafka_producer_status_error(ngx_pool_t *pool,
 
     return NGX_OK;
 }
+
+
+#if (NGX_HTTP_KAFKA_PRODUCER_FUZZ)
+
+/* the requestId parser, for fuzz/fuzz_kafka_producer.c */
+
+ngx_int_t
+ngx_http_kafka_producer_fuzz_parse_id(ngx_str_t *s, u_char *id)
+{
+    return ngx_http_kafka_producer_status_parse_id(s, id);
+}
+
+#endif

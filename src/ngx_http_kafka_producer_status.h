@@ -28,5 +28,9 @@ ngx_int_t ngx_http_kafka_producer_status_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_kafka_producer_status_state(ngx_http_request_t *r,
     ngx_str_t *res, ngx_http_variable_value_t *v);
 
+#if (NGX_HTTP_KAFKA_PRODUCER_FUZZ)
+ngx_int_t ngx_http_kafka_producer_fuzz_parse_id(ngx_str_t *s, u_char *id);
+#endif
+
 
 #endif /* _NGX_HTTP_KAFKA_PRODUCER_STATUS_H_INCLUDED_ */

@@ -281,3 +281,37 @@ POST /api/v1/send?mode=plain&eventId=err-19&topic=no-such-topic-19
 GET /other
 --- error_code: 200
 --- response_body: other
+
+
+
+=== TEST 22: an optional parameter given empty is refused, not defaulted
+--- config eval: $::Config
+--- requests eval
+["POST /api/v1/send?mode=plain&eventId=err-22&topic=",
+ "POST /api/v1/send?mode=plain&eventId=err-22&key=",
+ "POST /api/v1/send?mode=plain&eventId=err-22&partition=",
+ "POST /api/v1/send?mode=plain&eventId=err-22&sendMode="]
+--- error_code: 400
+--- response_body_like eval
+[qr/${main::Problem}Invalid: topic is empty, omit it for the default"\}$/,
+ qr/"detail":"Invalid: key is empty, omit it for the default"/,
+ qr/"detail":"Invalid: partition is empty, omit it for the default"/,
+ qr/"detail":"Invalid: sendMode is empty, omit it for the default"/]
+
+
+
+=== TEST 23: huge query strings: a 400 from the module within nginx's limit, nginx's own 414 beyond it
+--- config eval: $::Config
+--- requests eval
+["POST /api/v1/send?mode=plain&eventId=" . ("e" x 6000),
+ "POST /api/v1/send?mode=plain&eventId=err-23&key=" . ("%41" x 2000),
+ "POST /api/v1/send?mode=plain&eventId=err-23&junk=" . ("j" x 9000)]
+--- error_code eval
+[400, 400, 414]
+--- response_body_like eval
+[qr/"detail":"Invalid: eventId is longer than 512 bytes"/,
+ qr/"detail":"Invalid: key is longer than 512 bytes"/,
+ qr/414 Request-URI Too Large/]
+--- test_code
+my ($s) = http_request('GET', '/health');
+is($s, 200, 'the worker is alive');

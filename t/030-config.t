@@ -149,7 +149,65 @@ invalid Kafka topic name "bad topic"
 
 
 
-=== TEST 13: linger not below the delivery timeout
+=== TEST 13: kafka_producer_allowed_topics: invalid name, bad regex, default topic not allowed, duplicate
+--- config
+    location = /api/v1/send {
+        kafka_producer_allowed_topics good-topic "bad topic";
+        kafka_producer_send;
+    }
+--- must_die
+--- error_log
+invalid Kafka topic name "bad topic"
+
+
+
+=== TEST 14: kafka_producer_allowed_topics with a bad regex
+--- config
+    location = /api/v1/send {
+        kafka_producer_allowed_topics ~^orders-(;
+        kafka_producer_send;
+    }
+--- must_die
+--- error_log
+qr/pcre2?_compile\(\) failed: .* in "\^orders-\("/
+
+
+
+=== TEST 15: the default topic of a send location must be allowed
+--- http_config
+    kafka_producer_allowed_topics ~^orders-;
+--- config eval: $::Config
+--- must_die
+--- error_log
+the default topic "bhf-transactions" of a send location is not in "kafka_producer_allowed_topics"
+
+
+
+=== TEST 16: kafka_producer_allowed_topics is duplicate; kafka_producer_health takes only "detail"
+--- config
+    location = /api/v1/send {
+        kafka_producer_allowed_topics bhf-transactions;
+        kafka_producer_allowed_topics other;
+        kafka_producer_send;
+    }
+--- must_die
+--- error_log
+"kafka_producer_allowed_topics" directive is duplicate
+
+
+
+=== TEST 17: kafka_producer_health takes only "detail"
+--- config
+    location = /health {
+        kafka_producer_health verbose;
+    }
+--- must_die
+--- error_log
+invalid parameter "verbose", it must be "detail"
+
+
+
+=== TEST 18: linger not below the delivery timeout
 --- http_config
     kafka_producer_linger 5s;
     kafka_producer_delivery_timeout 5s;
@@ -160,7 +218,7 @@ the linger time (5000 ms) must be less than the delivery timeout (5000 ms)
 
 
 
-=== TEST 14: an infinite delivery timeout
+=== TEST 19: an infinite delivery timeout
 --- http_config
     kafka_producer_option message.timeout.ms 0;
 --- config eval: $::Config
@@ -170,7 +228,7 @@ an infinite delivery timeout (message.timeout.ms 0) is not supported
 
 
 
-=== TEST 15: two handlers in one location
+=== TEST 20: two handlers in one location
 --- config
     location = /api/v1/send {
         kafka_producer_send;
@@ -182,7 +240,7 @@ an infinite delivery timeout (message.timeout.ms 0) is not supported
 
 
 
-=== TEST 16: bad time syntax in a knob
+=== TEST 21: bad time syntax in a knob
 --- http_config
     kafka_producer_request_timeout 1x;
 --- config eval: $::Config
@@ -192,7 +250,7 @@ an infinite delivery timeout (message.timeout.ms 0) is not supported
 
 
 
-=== TEST 17: a valid configuration with options and every knob works
+=== TEST 22: a valid configuration with options and every knob works
 --- http_config
     kafka_producer_request_timeout 2s;
     kafka_producer_delivery_timeout 30s;
@@ -213,7 +271,7 @@ an infinite delivery timeout (message.timeout.ms 0) is not supported
 
 
 
-=== TEST 18: the module loaded and unused stays idle
+=== TEST 23: the module loaded and unused stays idle
 --- no_default_http_config
 --- config
     location = /health {
@@ -225,3 +283,52 @@ GET /health
 --- response_body: OK
 --- no_error_log
 kafka_producer: plain producer
+
+
+
+=== TEST 24: TLS/SASL settings are checked by nginx -t: a missing CA file is refused
+--- http_config
+    kafka_producer_option security.protocol SASL_SSL;
+    kafka_producer_option sasl.mechanisms SCRAM-SHA-512;
+    kafka_producer_option sasl.username gw;
+    kafka_producer_option sasl.password secret;
+    kafka_producer_option ssl.ca.location /nonexistent/ca.pem;
+--- config eval: $::Config
+--- must_die
+--- error_log
+librdkafka refuses the producer configuration: ssl.ca.location failed
+
+
+
+=== TEST 25: conf/nginx-secure.conf passes nginx -t, without connecting to its brokers
+--- config eval: $::Config
+--- request
+GET /nothing
+--- error_code: 404
+--- test_code
+use File::Temp qw(tempdir);
+my $dir = tempdir('kp-secure-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+mkdir "$dir/logs";
+open my $in, '<', 'conf/nginx-secure.conf' or die $!;
+my $conf = do { local $/; <$in> };
+my $module = File::Spec->rel2abs($ENV{TEST_NGINX_MODULE} // 'build/ngx_http_kafka_producer_module.so');
+$conf =~ s{load_module \S+ngx_http_kafka_producer_module\.so;}{load_module $module;};
+$conf =~ s{listen  8080;}{listen  127.0.0.1:8080;};
+open my $out, '>', "$dir/nginx.conf" or die $!;
+print $out $conf;
+close $out;
+open $out, '>', "$dir/kafka-password.conf" or die $!;
+print $out "kafka_producer_option sasl.password secret;\n";
+close $out;
+# the sanitizer build needs its runtime preloaded, as the harness does
+local $ENV{LD_PRELOAD} = $ENV{TEST_NGINX_LD_PRELOAD} if $ENV{TEST_NGINX_LD_PRELOAD};
+local $ENV{ASAN_OPTIONS} = 'detect_leaks=0' if $ENV{TEST_NGINX_LD_PRELOAD};
+my $t = `nginx -t -p $dir/ -c $dir/nginx.conf 2>&1`;
+like($t, qr/test is successful/, 'nginx -t accepts the secure example') or diag($t);
+unlike($t, qr/resolve|Connect to/i, 'and does not try to reach the brokers');
+$conf =~ s{/etc/ssl/certs/ca-certificates.crt}{$dir/missing-ca.pem};
+open $out, '>', "$dir/nginx.conf" or die $!;
+print $out $conf;
+close $out;
+$t = `nginx -t -p $dir/ -c $dir/nginx.conf 2>&1`;
+like($t, qr/librdkafka refuses the producer configuration: ssl.ca.location failed/, 'a missing CA is refused');

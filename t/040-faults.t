@@ -51,17 +51,6 @@ sub pids_of_workers {
     return grep { $_ } map { /(\d+)/ ? $1 : () } `pgrep -P $master`;
 }
 
-sub wait_state {
-    my ($loc, $timeout) = @_;
-    my $body = '';
-    my $end = time + ($timeout // 15);
-    while (time < $end) {
-        (undef, undef, $body) = http_request('GET', $loc);
-        last if $body !~ /"state":"PENDING"/;
-        sleep 0.1;
-    }
-    return $body;
-}
 
 run_tests();
 
@@ -123,7 +112,7 @@ down all
 --- kafka_mock_before_check
 up all
 --- final_code
-my $st = main::wait_state('/api/v1/status?requestId=' . '00000000-0000-4000-8000-000000000000', 0);
+my $st = status_wait('/api/v1/status?requestId=' . '00000000-0000-4000-8000-000000000000', 0);
 my ($s, $h, $b);
 for (1 .. 20) {
     ($s, $h, $b) = http_request('POST', '/api/v1/send?mode=plain&eventId=fault-2c');
@@ -155,7 +144,7 @@ up all
 --- test_code
 my (undef, undef, $b) = http_request('POST', '/api/v1/send?mode=idempotent&eventId=fault-3b&sendMode=async');
 my ($id) = $b =~ /"requestId":"([^"]+)"/;
-my $st = main::wait_state("/api/v1/status?requestId=$id", 10);
+my $st = status_wait("/api/v1/status?requestId=$id", 10);
 like($st, qr/^\{"requestId":"$id","state":"ERROR","eventId":"fault-3b","mode":"idempotent","sendMode":"async","topic":"bhf-transactions","key":"fault-3b","partition":null,"error":"_MSG_TIMED_OUT: Local: Message timed out"\}$/,
      'ERROR record with librdkafka error');
 
@@ -213,7 +202,7 @@ nginx_signal('reload');
 sleep 1;
 my ($s, $h, $b2) = http_request('POST', '/api/v1/send?mode=plain&eventId=fault-5-new&sendMode=async');
 is($s, 202, 'new workers accept sends after the reload');
-my $st = main::wait_state($h->{location}, 20);
+my $st = status_wait($h->{location}, 20);
 like($st, qr/"state":"OK"/, 'a record created after the reload reaches OK');
 --- kafka_mock_before_check
 rtt 1 0
@@ -267,7 +256,7 @@ close $sock;
 --- final_code
 my (undef, $h, $b) = http_request('POST', '/api/v1/send?mode=idempotent&eventId=fault-7-x&sendMode=async');
 my ($id) = $b =~ /"requestId":"([^"]+)"/;
-main::wait_state("/api/v1/status?requestId=$id", 10);
+status_wait("/api/v1/status?requestId=$id", 10);
 my %workers;
 for (1 .. 24) {
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $ENV{TEST_NGINX_PORT2}) or die;
@@ -314,7 +303,7 @@ is($refused_h->{'retry-after'}, '1', 'Retry-After');
 kafka_mock("rtt $_ 0") for 1 .. 3;
 my $ok = 0;
 for my $a (@accepted) {
-    my $st = main::wait_state($a->[1], 20);
+    my $st = status_wait($a->[1], 20);
     $ok++ if $st =~ /"state":"OK"/ && kafka_count_event('bhf-transactions', "fault-8-$a->[0]") == 1;
 }
 is($ok, scalar @accepted, 'every accepted record reached OK and is in Kafka once');
@@ -356,7 +345,7 @@ rtt 3 0
 --- final_code
 my ($s, $h, $b) = http_request('POST', '/api/v1/send?mode=plain&eventId=fault-9b&sendMode=async');
 is($s, 202, 'the new worker accepts sends');
-my $st = main::wait_state($h->{location}, 10);
+my $st = status_wait($h->{location}, 10);
 like($st, qr/"state":"OK"/, 'and delivers them');
 --- error_log
 [alert]

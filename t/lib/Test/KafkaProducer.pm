@@ -498,6 +498,12 @@ Request to the current block's nginx; returns C<($status, \%headers, $body)>
 context, a hash ref with status, headers, body, elapsed, error. C<%opt>:
 headers (text or hash ref), timeout.
 
+=item status_wait($location, $timeout)
+
+Polls C<GET $location> (an async status URI) every 100 ms until the record
+is no longer PENDING or $timeout seconds (default 15) have passed; returns
+the last body.
+
 =item nginx_signal($sig)
 
 Signals the nginx master: the lower-case actions C<reload> (HUP), C<quit>
@@ -523,6 +529,28 @@ ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 and UBSAN_OPTIONS=print_stacktrace=
 unless those are set), C<TEST_NGINX_SHUTDOWN_TIMEOUT>,
 C<TEST_NGINX_KEEP_PREFIX> (keep prefix dirs), C<TEST_NGINX_VERBOSE> (note
 configs, requests and responses).
+
+C<TEST_NGINX_VALGRIND=1> runs every nginx (and C<nginx -t>) under valgrind
+memcheck: C<valgrind --tool=memcheck --trace-children=no
+--child-silent-after-fork=no --error-exitcode=99 --leak-check=full
+--errors-for-leak-kinds=definite --keep-debuginfo=yes
+--suppressions=t/valgrind.supp
+--log-file=PREFIX/logs/valgrind.%p.log nginx ...>. The workers are forked,
+not exec'd, so they run under valgrind too, each with its own log. Every
+timeout of a block (start_timeout, timeout, async_timeout, shutdown_timeout,
+response_time_lt) is multiplied by C<TEST_NGINX_VALGRIND_SLOWDOWN> (default
+5). Once nginx has stopped, each block also checks the valgrind logs: any
+error, or any definite leak, that the suppression file does not cover
+fails the block, with the report printed. C<TEST_NGINX_VALGRIND_SUPP>
+overrides the suppression file (default t/valgrind.supp, which documents
+why each entry is not ours); C<TEST_NGINX_VALGRIND_OPTS> adds options.
+
+=head1 SEE ALSO
+
+L<Test::KafkaProducer::Load> (t/lib/Test/KafkaProducer/Load.pm): a bounded,
+non-blocking load generator (~32 connections, keep-alive or not) and the
+accounting of every request it made against the access log, the status zone
+and the topic; used from C<--- test_code> by t/050-reload-load.t.
 
 =cut
 
@@ -564,8 +592,8 @@ our @EXPORT = qw(
     kafka_mock kafka_mock_args kafka_mock_binary kafka_bootstrap
     kafka_records kafka_record_at kafka_count_event kafka_produce
     kafka_check_send
-    http_request nginx_signal nginx_pid nginx_prefix nginx_port nginx_wait
-    subtest note explain done_testing
+    http_request status_wait nginx_signal nginx_pid nginx_prefix nginx_port
+    nginx_wait subtest note explain done_testing
 );
 
 my $RepeatEach = 1;
@@ -608,6 +636,8 @@ sub _env {
 }
 
 sub _nginx_binary { _env('TEST_NGINX_BINARY', '/usr/sbin/nginx') }
+sub _valgrind     { _env('TEST_NGINX_VALGRIND', 0) ? 1 : 0 }
+sub _slowdown     { _valgrind() ? _env('TEST_NGINX_VALGRIND_SLOWDOWN', 5) : 1 }
 sub _module_path  { File::Spec->rel2abs(_env('TEST_NGINX_MODULE', 'build/ngx_http_kafka_producer_module.so')) }
 sub _ndk_path     { File::Spec->rel2abs(_env('TEST_NGINX_NDK_MODULE', '/usr/lib/nginx/modules/ndk_http_module.so')) }
 sub _kcat_cmd     { (_env('TEST_KCAT', 'kcat')) }
@@ -1078,6 +1108,18 @@ sub _http {
     return \%r;
 }
 
+sub status_wait {
+    my ($location, $timeout) = @_;
+    my $body = '';
+    my $end = time + ($timeout // 15);
+    while (time < $end) {
+        (undef, undef, $body) = http_request('GET', $location);
+        last if $body !~ /"state":"PENDING"/;
+        sleep 0.1;
+    }
+    return $body;
+}
+
 sub http_request {
     my ($method, $uri, $body, %opt) = @_;
     die "http_request: no nginx is running\n" unless $Cur && $Cur->{port} && !$Cur->{exited};
@@ -1133,8 +1175,51 @@ sub _nginx_env {
 sub _nginx_cmd {
     my ($ctx, @extra) = @_;
     my $p = $ctx->{prefix};
-    return (_nginx_binary(), @extra, '-p', "$p/", '-c', "$p/conf/nginx.conf",
+    my @vg;
+    @vg = ('valgrind', '--tool=memcheck', '--trace-children=no',
+           '--child-silent-after-fork=no', '--error-exitcode=99',
+           '--leak-check=full', '--errors-for-leak-kinds=definite',
+           '--show-leak-kinds=definite', '--num-callers=40',
+           '--keep-debuginfo=yes',
+           '--suppressions=' . File::Spec->rel2abs(_env('TEST_NGINX_VALGRIND_SUPP', 't/valgrind.supp')),
+           "--log-file=$p/logs/valgrind.%p.log",
+           split(' ', _env('TEST_NGINX_VALGRIND_OPTS', '')))
+        if _valgrind();
+    return (@vg, _nginx_binary(), @extra, '-p', "$p/", '-c', "$p/conf/nginx.conf",
             '-e', "$p/logs/error.log");
+}
+
+# Valgrind's verdict on one nginx run (TEST_NGINX_VALGRIND): every process's
+# log, its ERROR SUMMARY (errors and definite leaks, after suppressions).
+sub _check_valgrind {
+    my ($ctx) = @_;
+    return unless _valgrind();
+    my @logs = sort glob "$ctx->{prefix}/logs/valgrind.*.log";
+    my (@bad, $errors, $leaked, $killed);
+    $errors = $leaked = $killed = 0;
+    for my $f (@logs) {
+        my $log = _slurp($f);
+        my ($n) = $log =~ /ERROR SUMMARY: ([\d,]+) errors/;
+        my ($lost) = $log =~ /definitely lost: ([\d,]+) bytes/;
+        s/,//g for grep { defined } $n, $lost;
+        if (!defined $n) {
+            # killed with SIGKILL (a test may do that to a worker): no leak
+            # check and no summary, but its errors so far are in the log
+            $killed++;
+            my @e = $log =~ /^==\d+== ((?:Invalid|Conditional|Use of uninit|Syscall param|Mismatched|Source and dest|Jump to|Argument|Process terminating)[^\n]*)/mg;
+            $errors += @e;
+            push @bad, "$f (killed):\n$log" if @e;
+            next;
+        }
+        $errors += $n;
+        $leaked += $lost // 0;
+        push @bad, "$f:\n$log" if $n;
+    }
+    push @bad, 'no valgrind log' unless @logs;
+    ok(!@bad, "$ctx->{title}: valgrind: " . @logs . " processes"
+              . ($killed ? " ($killed killed, not leak-checked)" : '')
+              . ", $errors errors, $leaked bytes definitely lost")
+        or diag(join "\n", @bad);
 }
 
 sub _reap {
@@ -1180,7 +1265,7 @@ sub _nginx_start {
     $ctx->{pid} = $pid;
     $ctx->{exited} = 0;
 
-    my $timeout = _sec($ctx->{block}, 'start_timeout') // 10;
+    my $timeout = (_sec($ctx->{block}, 'start_timeout') // 10) * _slowdown();
     my $deadline = time + $timeout;
     my $pidfile = "$ctx->{prefix}/logs/nginx.pid";
     # nginx writes the pid file after its listening sockets are open
@@ -1413,7 +1498,7 @@ sub _check_http {
             like($r->{body}, qr/$re/s, "$l: response body like /$re/");
         }
         if ($times) {
-            my $max = $times->[$i];
+            my $max = $times->[$i] * _slowdown();
             ok($r->{elapsed} < $max, sprintf("%s: response time %.3fs < %ss", $l, $r->{elapsed}, $max));
         }
         if ($hdrs) {
@@ -1759,7 +1844,7 @@ sub _run_block_body {
         $r->{label} = @reqs > 1 ? "$title [request " . ($i + 1) . ": $r->{method} $r->{uri}]" : $title;
         $r->{is_send} = _uri_path($r->{uri}) =~ /$send_re/ ? 1 : 0;
     }
-    $ctx->{timeout} = _sec($b, 'timeout') // 10;
+    $ctx->{timeout} = (_sec($b, 'timeout') // 10) * _slowdown();
 
     if (!_has($b, 'no_module')) {
         for my $so (_ndk_path(), _module_path()) {
@@ -1836,7 +1921,7 @@ sub _run_block_body {
         my $astate = _per_request($b, 'async_state', $n);
         for my $i (@sends) {
             my %opt = (topic => _sec($b, 'kafka_topic'),
-                       async_timeout => _sec($b, 'async_timeout') // 15);
+                       async_timeout => (_sec($b, 'async_timeout') // 15) * _slowdown());
             $opt{count} = $counts->[$i] if $counts;
             $opt{async_state} = $astate->[$i] if $astate;
             push @states, _send_phase1($reqs[$i]{label}, $reqs[$i]{uri}, $resps[$i], \%opt);
@@ -1850,7 +1935,8 @@ sub _run_block_body {
     }
 
     # stop, then look at the logs
-    my $timeout = _sec($b, 'shutdown_timeout') // _env('TEST_NGINX_SHUTDOWN_TIMEOUT', 20);
+    my $timeout = (_sec($b, 'shutdown_timeout') // _env('TEST_NGINX_SHUTDOWN_TIMEOUT', 20))
+                  * _slowdown();
     my $res = _nginx_stop($ctx, $timeout);
     my @bad;
     push @bad, "did not exit within ${timeout}s after SIGQUIT, killed with SIGKILL" if $res->{killed};
@@ -1861,6 +1947,7 @@ sub _run_block_body {
 
     my $log = _slurp("$prefix/logs/error.log") . _slurp("$prefix/logs/stderr.log");
     _check_error_logs($ctx, $log, 0);
+    _check_valgrind($ctx);
 }
 
 sub _run_must_die {
@@ -1881,6 +1968,7 @@ sub _run_must_die {
         or diag("nginx -t: " . _status_text($st) . "\n$out");
     my $log = $out . _slurp("$ctx->{prefix}/logs/error.log") . _slurp("$ctx->{prefix}/logs/stderr.log");
     _check_error_logs($ctx, $log, 1);
+    _check_valgrind($ctx);
 }
 
 1;
