@@ -115,7 +115,6 @@ like($b, qr/"plain":\{[^}]*"replaced":0/, 'the plain producer was not touched');
 --- error_log
 [alert]
 fatal error in the idempotent producer, it will be replaced: OUT_OF_ORDER_SEQUENCE_NUMBER
-idempotent producer nginx-kafka-producer#producer-3 started
 
 
 
