@@ -16,6 +16,8 @@
 # (build/rawbench), and the RSS of each worker before and after
 # BENCH_SENDS sends, with the number of records in the status zone.
 #
+# BENCH_CHART=FILE.json redraws the chart of earlier results.
+#
 # Environment (the Makefile passes its variables): BENCH_DURATION (10s),
 # BENCH_RUNS (3), BENCH_CONNECTIONS (64), BENCH_THREADS (2), BENCH_WARMUP
 # (2s), BENCH_SENDS (1000000, 0 skips the RSS phase), BENCH_CHUNK (5s),
@@ -103,6 +105,14 @@ my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 1);
 $SIG{INT} = $SIG{TERM} = sub { die "bench: interrupted\n" };
 
 END { cleanup() }
+
+# BENCH_CHART=results.json only draws the chart of earlier results
+if (my $from = env('BENCH_CHART', '')) {
+    open my $fh, '<', $from or die "bench: $from: $!\n";
+    make_path($work);
+    chart(decode_json(do { local $/; <$fh> }), "$results/latest.png");
+    exit 0;
+}
 
 main();
 
@@ -919,44 +929,49 @@ sub chart {
     } 0 .. $#m);
 
     my $ceiling = $m[0]{ok_rps};
+    my $c = $out->{config};
     my $title = sprintf('%s, %d connections, %s x %d runs (medians), '
-                        . 'linger %d ms, %s', 'nginx + kafka-mock',
-                        $cfg{connections}, $cfg{duration}, $cfg{runs},
-                        $cfg{linger}, $out->{meta}{date});
+                        . 'linger %s ms, %s', 'nginx + kafka-mock',
+                        $c->{connections}, $c->{duration}, $c->{runs},
+                        $c->{linger}, $out->{meta}{date});
 
     my $plot = <<"EOF";
 set terminal pngcairo size 1400,560 font "DejaVu Sans,11"
 set output "$png"
+ceiling = $ceiling
 set multiplot layout 1,2 title "$title"
 set style fill solid 0.85 border -1
 set boxwidth 0.7
 set grid ytics
 set xtics rotate by -25 nomirror
 set key top right
-set yrange [0:*]
+set yrange [0:ceiling*1.15]
 set xrange [-0.6:6.6]
 
 set title "requests/s (bars) and ratio to return 200"
 set ylabel "requests/s"
-ceiling = $ceiling
 set arrow 1 from -0.6,ceiling to 6.6,ceiling nohead dt 2 lw 2 lc rgb "#444444"
 set arrow 2 from 1.5,0.8*ceiling to 3.5,0.8*ceiling nohead lw 2 lc rgb "#d62728"
 set arrow 3 from 3.5,0.5*ceiling to 5.5,0.5*ceiling nohead lw 2 lc rgb "#d62728"
-set label 1 "target 0.8x" at 1.6,0.8*ceiling offset 0,0.7 tc rgb "#d62728"
-set label 2 "target 0.5x" at 3.6,0.5*ceiling offset 0,0.7 tc rgb "#d62728"
+set label 1 "red: targets, async >= 0.8x and sync >= 0.5x of return 200" at graph 0.02,0.97 tc rgb "#d62728"
 plot "$dat" using 1:3:xtic(2) with boxes lc rgb "#1f77b4" notitle, \\
      "" using 1:3:(sprintf("%.2fx", \$4)) with labels offset 0,0.8 notitle
 
 unset arrow
 unset label
-set title "latency (ms): p50 and p99"
+set title "latency (ms, log scale): p50 and p99"
 set ylabel "ms"
+set logscale y
+set yrange [0.1:1000]
+set format y "%g"
 set boxwidth 0.35
 set arrow 4 from 3.5,3 to 5.5,3 nohead lw 2 lc rgb "#d62728"
-set label 4 "sync p99 target 3 ms" at 3.55,3 offset 0,0.7 tc rgb "#d62728"
+set label 4 "red: sync p99 target, 3 ms" at graph 0.02,0.97 tc rgb "#d62728"
+set key top right horizontal
 plot "$dat" using (\$1-0.18):5 with boxes lc rgb "#9ecae1" title "p50", \\
      "" using (\$1+0.18):6:xtic(2) with boxes lc rgb "#08519c" title "p99", \\
-     "" using (\$1+0.18):6:(sprintf("%.2f", \$6)) with labels offset 0,0.8 notitle
+     "" using (\$1-0.18):5:(sprintf("%.1f", \$5)) with labels offset 0,0.7 font ",9" notitle, \\
+     "" using (\$1+0.18):6:(sprintf("%.1f", \$6)) with labels offset 0,0.7 font ",9" notitle
 unset multiplot
 EOF
 
