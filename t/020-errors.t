@@ -149,16 +149,24 @@ POST /api/v1/send?mode=plain&eventId=err-12&eventId=err-12b
 
 
 === TEST 13: eventId and key limits (512 bytes), invalid UTF-8
+The last four were found by the fuzzer (fuzz/): a UTF-16 surrogate, a lead
+byte followed by a lead byte, a 5-byte form and an overlong "/".
 --- config eval: $::Config
 --- requests eval
 ["POST /api/v1/send?mode=plain&eventId=err-13" . ("x" x 507),
  "POST /api/v1/send?mode=plain&eventId=err-13b&key=" . ("k" x 513),
  "POST /api/v1/send?mode=plain&eventId=err-13c%C3",
- "POST /api/v1/send?mode=plain&eventId=err-13d&key=%FF"]
+ "POST /api/v1/send?mode=plain&eventId=err-13d&key=%FF",
+ "POST /api/v1/send?mode=plain&eventId=err-13e%ED%A0%80",
+ "POST /api/v1/send?mode=plain&eventId=err-13f%C3%C3",
+ "POST /api/v1/send?mode=plain&eventId=err-13g&key=%F8%88%80%80",
+ "POST /api/v1/send?mode=plain&eventId=err-13h%C0%AF"]
 --- error_code: 400
 --- response_body_like eval
 [qr/eventId is longer than 512 bytes/, qr/key is longer than 512 bytes/,
- qr/eventId is not valid UTF-8/, qr/key is not valid UTF-8/]
+ qr/eventId is not valid UTF-8/, qr/key is not valid UTF-8/,
+ qr/eventId is not valid UTF-8/, qr/eventId is not valid UTF-8/,
+ qr/key is not valid UTF-8/, qr/eventId is not valid UTF-8/]
 
 
 
@@ -315,3 +323,12 @@ GET /other
 --- test_code
 my ($s) = http_request('GET', '/health');
 is($s, 200, 'the worker is alive');
+
+
+
+=== TEST 24: a partition with leading zeros is that number (fuzzer finding)
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=plain&eventId=err-24&partition=00000000001
+--- error_code: 200
+--- response_body_like: "partition":1,"offset":\d+\}

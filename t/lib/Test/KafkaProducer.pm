@@ -1689,7 +1689,9 @@ sub _send_phase2 {
         return;
     }
     my $eid = $s->{event_id};
-    my $name = "$label: $want record(s) with eventId '$eid' in $s->{topic}";
+    # test names are printed as bytes: escape what is not printable ASCII
+    my $shown = $eid =~ s/([^\x20-\x7e])/sprintf '\\x{%x}', ord $1/ger;
+    my $name = "$label: $want record(s) with eventId '$shown' in $s->{topic}";
     my @recs = eval { kafka_records($s->{topic}) };
     if ($@) {
         fail($name);

@@ -53,7 +53,8 @@ connect() failed with ECONNREFUSED: the request was never sent.
 =item noresponse
 
 The request was written on a fresh connection, which was closed or reset
-without a byte of answer. C<load_account> accepts it only as "not accepted
+without a byte of answer, or the connection was reset before the request
+could be written (it was still in the listen queue of a closing socket). C<load_account> accepts it only as "not accepted
 by nginx" when the access log has no line for any of its attempts and Kafka
 has no record for its eventId, and only when allowed (e.g. connections left in
 the listen queue when nginx quits are reset by the kernel).
@@ -301,7 +302,10 @@ sub load_run {
             my $e = unpack 'i', getsockopt($slot->{sock}, SOL_SOCKET, SO_ERROR) // pack('i', 0);
             if ($e) {
                 local $! = $e;
-                $finish->($slot, $e == Errno::ECONNREFUSED() ? 'refused' : 'error',
+                # a connection reset while connecting was in the listen
+                # queue of a socket that closed: nothing was written
+                $finish->($slot, $e == Errno::ECONNREFUSED() ? 'refused'
+                                 : $e == Errno::ECONNRESET() ? 'noresponse' : 'error',
                           "connect: $!");
                 return;
             }
