@@ -9,7 +9,9 @@
 # Configuration: the lab's environment variables (KAFKA_BOOTSTRAP_SERVERS,
 # KAFKA_REQUEST_TIMEOUT_MS, KAFKA_DELIVERY_TIMEOUT_MS, KAFKA_RETRY_BACKOFF_MS,
 # KAFKA_RETRIES, KAFKA_LINGER_MS), validated and rendered into nginx.conf at
-# start by /docker-entrypoint.d/ (see docker/render-conf.sh -h).
+# start by /docker-entrypoint.d/ (see docker/render-conf.sh -h).  Also
+# KAFKA_IDEMPOTENT_LINGER_MS, unset here: it follows KAFKA_LINGER_MS, at
+# least 1.
 
 ARG DEBIAN_RELEASE=bookworm
 

@@ -32,6 +32,8 @@ static char *ngx_http_kafka_producer_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
 static char *ngx_http_kafka_producer_option(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_kafka_producer_linger(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_kafka_producer_handler(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_kafka_producer_topic(ngx_conf_t *cf, void *post,
@@ -99,10 +101,10 @@ static ngx_command_t  ngx_http_kafka_producer_commands[] = {
       NULL },
 
     { ngx_string("kafka_producer_linger"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_kafka_producer_linger,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_kafka_producer_main_conf_t, linger),
+      0,
       NULL },
 
     { ngx_string("kafka_producer_shutdown_timeout"),
@@ -228,6 +230,7 @@ ngx_http_kafka_producer_create_main_conf(ngx_conf_t *cf)
     kmcf->delivery_timeout = NGX_CONF_UNSET_MSEC;
     kmcf->retry_backoff = NGX_CONF_UNSET_MSEC;
     kmcf->linger = NGX_CONF_UNSET_MSEC;
+    kmcf->idempotent_linger = NGX_CONF_UNSET_MSEC;
     kmcf->shutdown_timeout = NGX_CONF_UNSET_MSEC;
     kmcf->retries = NGX_CONF_UNSET_UINT;
 
@@ -244,6 +247,13 @@ ngx_http_kafka_producer_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(kmcf->delivery_timeout, 120000);
     ngx_conf_init_msec_value(kmcf->retry_backoff, 100);
     ngx_conf_init_msec_value(kmcf->linger, 0);
+
+    /*
+     * librdkafka 2.0.2's idempotent producer spins at linger 0 while
+     * requests are in flight (README, Performance): unless configured,
+     * it lingers 1ms
+     */
+    ngx_conf_init_msec_value(kmcf->idempotent_linger, 1);
     ngx_conf_init_msec_value(kmcf->shutdown_timeout, 5000);
     ngx_conf_init_uint_value(kmcf->retries, 10);
 
@@ -360,6 +370,74 @@ ngx_http_kafka_producer_option(ngx_conf_t *cf, ngx_command_t *cmd,
 
     kv->key = value[1];
     kv->value = value[2];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_kafka_producer_linger(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_kafka_producer_main_conf_t *kmcf = conf;
+
+    u_char      *p;
+    ngx_str_t   *value, s;
+    ngx_msec_t   linger;
+
+    static ngx_str_t  name = ngx_string("linger.ms");
+
+    if (kmcf->linger != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    kmcf->linger = ngx_parse_time(&value[1], 0);
+    if (kmcf->linger == (ngx_msec_t) NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid linger time \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 2) {
+        /* one time for both producers */
+        kmcf->idempotent_linger = kmcf->linger;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(value[2].data, "idempotent=", 11) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    s.data = value[2].data + 11;
+    s.len = value[2].len - 11;
+
+    linger = ngx_parse_time(&s, 0);
+    if (linger == (ngx_msec_t) NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid linger time \"%V\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* librdkafka's range of linger.ms, checked as for the other knobs */
+
+    p = ngx_pnalloc(cf->pool, NGX_INT64_LEN + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    s.data = p;
+    s.len = ngx_sprintf(p, "%M", linger) - p;
+    p[s.len] = '\0';
+
+    if (ngx_http_kafka_producer_check_option(cf, &name, &s) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    kmcf->idempotent_linger = linger;
 
     return NGX_CONF_OK;
 }

@@ -28,6 +28,10 @@ Renders TEMPLATE into OUT ("-" for stdout), replacing ${NAME} for:
   KAFKA_RETRIES              0 .. 2147483647           default 10
   KAFKA_LINGER_MS            0 .. 900000, below the
                              delivery timeout          default 0
+  KAFKA_IDEMPOTENT_LINGER_MS the same, for the idempotent producer
+                             default KAFKA_LINGER_MS if above 0, else 1
+                             (librdkafka 2.0.2's idempotent producer
+                             spins at 0: README, Performance)
   KAFKA_TOPIC                Kafka topic name          default bhf-transactions
   NGINX_WORKER_PROCESSES     auto or 1 .. 1024         default auto
   NGINX_MODULES_DIR          absolute path             default /usr/lib/nginx/modules
@@ -178,6 +182,12 @@ fi
 : "${KAFKA_RETRY_BACKOFF_MS:=100}"
 : "${KAFKA_RETRIES:=10}"
 : "${KAFKA_LINGER_MS:=0}"
+if [ -z "${KAFKA_IDEMPOTENT_LINGER_MS:-}" ]; then
+    KAFKA_IDEMPOTENT_LINGER_MS=1
+    if [[ $KAFKA_LINGER_MS =~ ^[1-9][0-9]{0,9}$ ]]; then
+        KAFKA_IDEMPOTENT_LINGER_MS=$KAFKA_LINGER_MS
+    fi
+fi
 : "${KAFKA_TOPIC:=bhf-transactions}"
 : "${NGINX_WORKER_PROCESSES:=auto}"
 : "${NGINX_MODULES_DIR:=/usr/lib/nginx/modules}"
@@ -190,12 +200,14 @@ delivery_ok=1
 check_int KAFKA_DELIVERY_TIMEOUT_MS 1 2147483647 || delivery_ok=0
 check_int KAFKA_RETRY_BACKOFF_MS 1 300000 || true
 check_int KAFKA_RETRIES 0 2147483647 || true
-if check_int KAFKA_LINGER_MS 0 900000 && [ "$delivery_ok" -eq 1 ] \
-    && ((KAFKA_LINGER_MS >= KAFKA_DELIVERY_TIMEOUT_MS))
-then
-    fail "KAFKA_LINGER_MS=$KAFKA_LINGER_MS must be less than" \
-         "KAFKA_DELIVERY_TIMEOUT_MS=$KAFKA_DELIVERY_TIMEOUT_MS"
-fi
+for name in KAFKA_LINGER_MS KAFKA_IDEMPOTENT_LINGER_MS; do
+    if check_int "$name" 0 900000 && [ "$delivery_ok" -eq 1 ] \
+        && ((${!name} >= KAFKA_DELIVERY_TIMEOUT_MS))
+    then
+        fail "$name=${!name} must be less than" \
+             "KAFKA_DELIVERY_TIMEOUT_MS=$KAFKA_DELIVERY_TIMEOUT_MS"
+    fi
+done
 check_topic KAFKA_TOPIC || true
 check_workers NGINX_WORKER_PROCESSES || true
 check_dir NGINX_MODULES_DIR || true
@@ -207,7 +219,7 @@ fi
 
 vars="KAFKA_BOOTSTRAP_SERVERS KAFKA_REQUEST_TIMEOUT_MS
 KAFKA_DELIVERY_TIMEOUT_MS KAFKA_RETRY_BACKOFF_MS KAFKA_RETRIES KAFKA_LINGER_MS
-KAFKA_TOPIC NGINX_WORKER_PROCESSES NGINX_MODULES_DIR"
+KAFKA_IDEMPOTENT_LINGER_MS KAFKA_TOPIC NGINX_WORKER_PROCESSES NGINX_MODULES_DIR"
 
 # bash 5.2 would expand "&" in a replacement string; the values are
 # validated and hold none, but stay literal anyway
@@ -244,4 +256,5 @@ echo "$prog: $out rendered (brokers $KAFKA_BOOTSTRAP_SERVERS," \
      "request timeout ${KAFKA_REQUEST_TIMEOUT_MS}ms, delivery timeout" \
      "${KAFKA_DELIVERY_TIMEOUT_MS}ms, retry backoff" \
      "${KAFKA_RETRY_BACKOFF_MS}ms, retries $KAFKA_RETRIES, linger" \
-     "${KAFKA_LINGER_MS}ms, topic $KAFKA_TOPIC)" >&2
+     "${KAFKA_LINGER_MS}ms (idempotent ${KAFKA_IDEMPOTENT_LINGER_MS}ms)," \
+     "topic $KAFKA_TOPIC)" >&2

@@ -52,6 +52,7 @@ typedef struct {
     ngx_msec_t                        delivery_timeout;
     ngx_msec_t                        retry_backoff;
     ngx_msec_t                        linger;
+    ngx_msec_t                        idempotent_linger;
     ngx_msec_t                        shutdown_timeout;
     ngx_uint_t                        retries;
 
@@ -116,6 +117,7 @@ struct ngx_http_kafka_producer_client_s {
     ngx_socket_t                      notify_fd;  /* write end */
     ngx_queue_t                       in_flight;
     ngx_uint_t                        mode;
+    ngx_msec_t                        linger;     /* its linger.ms */
     ngx_uint_t                        n;          /* messages in flight */
     ngx_log_t                        *log;
 

@@ -157,6 +157,7 @@ ngx_http_kafka_producer_health_client(ngx_http_request_t *r,
     ngx_http_kafka_producer_json_num(m, "delivered", client->delivered);
     ngx_http_kafka_producer_json_num(m, "failed", client->failed);
     ngx_http_kafka_producer_json_num(m, "replaced", client->replaced);
+    ngx_http_kafka_producer_json_num(m, "lingerMs", client->linger);
     ngx_http_kafka_producer_json_raw(m, "allBrokersDown", down);
 
     if (client->stats_time) {

@@ -138,7 +138,7 @@ ngx_http_kafka_producer_init_conf(ngx_conf_t *cf,
     char                 buf[64], errstr[512];
     size_t               size;
     rd_kafka_t          *rk;
-    ngx_uint_t           i;
+    ngx_uint_t           i, linger_option;
     ngx_keyval_t        *kv;
     rd_kafka_conf_t     *conf;
     ngx_pool_cleanup_t  *cln;
@@ -200,6 +200,8 @@ ngx_http_kafka_producer_init_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    linger_option = 0;
+
     if (kmcf->options) {
         kv = kmcf->options->elts;
 
@@ -210,6 +212,12 @@ ngx_http_kafka_producer_init_conf(ngx_conf_t *cf,
                 != NGX_OK)
             {
                 return NGX_CONF_ERROR;
+            }
+
+            if (ngx_strcmp(kv[i].key.data, "linger.ms") == 0
+                || ngx_strcmp(kv[i].key.data, "queue.buffering.max.ms") == 0)
+            {
+                linger_option = 1;
             }
         }
     }
@@ -233,6 +241,11 @@ ngx_http_kafka_producer_init_conf(ngx_conf_t *cf,
         kmcf->linger = ngx_atoi((u_char *) buf, size - 1);
     }
 
+    if (linger_option) {
+        /* "kafka_producer_option linger.ms" is for both producers */
+        kmcf->idempotent_linger = kmcf->linger;
+    }
+
     size = sizeof(buf);
     if (rd_kafka_conf_get(conf, "message.timeout.ms", buf, &size)
         == RD_KAFKA_CONF_OK
@@ -249,11 +262,14 @@ ngx_http_kafka_producer_init_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (kmcf->linger >= kmcf->delivery_timeout) {
+    if (ngx_max(kmcf->linger, kmcf->idempotent_linger)
+        >= kmcf->delivery_timeout)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "the linger time (%M ms) must be less than "
                            "the delivery timeout (%M ms)",
-                           kmcf->linger, kmcf->delivery_timeout);
+                           ngx_max(kmcf->linger, kmcf->idempotent_linger),
+                           kmcf->delivery_timeout);
         return NGX_CONF_ERROR;
     }
 
@@ -410,6 +426,21 @@ ngx_http_kafka_producer_client_init(ngx_cycle_t *cycle,
             (void) rd_kafka_conf_set(conf, "message.send.max.retries",
                                      "2147483647", errstr, sizeof(errstr));
         }
+
+        if (kmcf->idempotent_linger != kmcf->linger) {
+            ngx_sprintf((u_char *) buf, "%M%Z", kmcf->idempotent_linger);
+            (void) rd_kafka_conf_set(conf, "linger.ms", buf, errstr,
+                                     sizeof(errstr));
+        }
+    }
+
+    /* what librdkafka runs with, for the health detail */
+
+    size = sizeof(buf);
+    if (rd_kafka_conf_get(conf, "linger.ms", buf, &size) == RD_KAFKA_CONF_OK
+        && (n = ngx_atoi((u_char *) buf, size - 1)) != NGX_ERROR)
+    {
+        client->linger = n;
     }
 
     (void) rd_kafka_conf_set(conf, "log.queue", "true", errstr,

@@ -39,6 +39,8 @@ typedef struct {
 static ngx_int_t ngx_http_kafka_producer_unescape(ngx_pool_t *pool,
     ngx_str_t *name, ngx_str_t *value, ngx_str_t *error);
 static ngx_int_t ngx_http_kafka_producer_blank(ngx_str_t *s);
+static ngx_int_t ngx_http_kafka_producer_check_text(ngx_pool_t *pool,
+    ngx_str_t *value, char *name, size_t max, ngx_str_t *error);
 static ngx_int_t ngx_http_kafka_producer_envelope(ngx_http_request_t *r,
     ngx_http_kafka_producer_event_t *ev, ngx_str_t *ts, ngx_str_t *value);
 static ngx_int_t ngx_http_kafka_producer_accepted(ngx_http_request_t *r,
@@ -206,15 +208,11 @@ ngx_http_kafka_producer_parse_args(ngx_pool_t *pool, ngx_str_t *args,
         return NGX_DECLINED;
     }
 
-    if (value.len > NGX_HTTP_KAFKA_PRODUCER_EVENT_ID_MAX) {
-        ngx_http_kafka_producer_declined(error, pool,
-                                "Invalid: eventId is longer than %d bytes",
-                                NGX_HTTP_KAFKA_PRODUCER_EVENT_ID_MAX);
-    }
-
-    if (ngx_http_kafka_producer_utf8_valid(value.data, value.len) != NGX_OK) {
-        ngx_str_set(error, "Invalid: eventId is not valid UTF-8");
-        return NGX_DECLINED;
+    rc = ngx_http_kafka_producer_check_text(pool, &value, "eventId",
+                                      NGX_HTTP_KAFKA_PRODUCER_EVENT_ID_MAX,
+                                      error);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     ev->event_id = value;
@@ -261,15 +259,11 @@ ngx_http_kafka_producer_parse_args(ngx_pool_t *pool, ngx_str_t *args,
 
     value = v[NGX_HTTP_KAFKA_PRODUCER_ARG_KEY];
 
-    if (value.len > NGX_HTTP_KAFKA_PRODUCER_KEY_MAX) {
-        ngx_http_kafka_producer_declined(error, pool,
-                                "Invalid: key is longer than %d bytes",
-                                NGX_HTTP_KAFKA_PRODUCER_KEY_MAX);
-    }
-
-    if (ngx_http_kafka_producer_utf8_valid(value.data, value.len) != NGX_OK) {
-        ngx_str_set(error, "Invalid: key is not valid UTF-8");
-        return NGX_DECLINED;
+    rc = ngx_http_kafka_producer_check_text(pool, &value, "key",
+                                            NGX_HTTP_KAFKA_PRODUCER_KEY_MAX,
+                                            error);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     ev->key = value;
@@ -392,6 +386,30 @@ ngx_http_kafka_producer_blank(ngx_str_t *s)
     }
 
     return 1;
+}
+
+
+/* eventId and key: at most "max" bytes of valid UTF-8 */
+
+static ngx_int_t
+ngx_http_kafka_producer_check_text(ngx_pool_t *pool, ngx_str_t *value,
+    char *name, size_t max, ngx_str_t *error)
+{
+    if (value->len > max) {
+        ngx_http_kafka_producer_declined(error, pool,
+                                         "Invalid: %s is longer than %uz "
+                                         "bytes", name, max);
+    }
+
+    if (ngx_http_kafka_producer_utf8_valid(value->data, value->len)
+        != NGX_OK)
+    {
+        ngx_http_kafka_producer_declined(error, pool,
+                                         "Invalid: %s is not valid UTF-8",
+                                         name);
+    }
+
+    return NGX_OK;
 }
 
 

@@ -332,3 +332,119 @@ print $out $conf;
 close $out;
 $t = `nginx -t -p $dir/ -c $dir/nginx.conf 2>&1`;
 like($t, qr/librdkafka refuses the producer configuration: ssl.ca.location failed/, 'a missing CA is refused');
+
+
+
+=== TEST 26: kafka_producer_linger: a bad idempotent= time
+--- http_config
+    kafka_producer_linger 0 idempotent=soon;
+--- config eval: $::Config
+--- must_die
+--- error_log
+invalid linger time "idempotent=soon"
+
+
+
+=== TEST 27: kafka_producer_linger: an unknown parameter, a duplicate
+--- http_config
+    kafka_producer_linger 0 batch=5;
+--- config eval: $::Config
+--- must_die
+--- error_log
+invalid parameter "batch=5"
+
+
+
+=== TEST 28: kafka_producer_linger: is duplicate
+--- http_config
+    kafka_producer_linger 0;
+    kafka_producer_linger 1ms;
+--- config eval: $::Config
+--- must_die
+--- error_log
+"kafka_producer_linger" directive is duplicate
+
+
+
+=== TEST 29: kafka_producer_linger: idempotent= beyond librdkafka's range
+--- http_config
+    kafka_producer_delivery_timeout 2000s;
+    kafka_producer_linger 0 idempotent=1000s;
+--- config eval: $::Config
+--- must_die
+--- error_log
+qr/invalid librdkafka property "linger.ms" = "1000000": .*range/
+
+
+
+=== TEST 30: kafka_producer_linger: idempotent= not below the delivery timeout
+--- http_config
+    kafka_producer_delivery_timeout 5s;
+    kafka_producer_linger 1ms idempotent=5s;
+--- config eval: $::Config
+--- must_die
+--- error_log
+the linger time (5000 ms) must be less than the delivery timeout (5000 ms)
+
+
+
+=== TEST 31: the linger librdkafka runs with, by default: plain 0, idempotent 1ms
+--- config eval: $::Config . 'location = /health/detail { kafka_producer_health detail; }'
+--- requests eval
+["POST /api/v1/send?mode=plain&eventId=cfg-31a",
+ "POST /api/v1/send?mode=idempotent&eventId=cfg-31b",
+ "GET /health/detail"]
+--- error_code eval
+[200, 200, 200]
+--- response_body_like eval
+[qr/"partition"/, qr/"partition"/,
+ qr/"plain":\{[^{}]*"lingerMs":0,.*"idempotent":\{[^{}]*"lingerMs":1,/]
+
+
+
+=== TEST 32: the linger librdkafka runs with, one time for both producers
+--- http_config
+    kafka_producer_linger 5ms;
+--- config eval: $::Config . 'location = /health/detail { kafka_producer_health detail; }'
+--- requests eval
+["POST /api/v1/send?mode=plain&eventId=cfg-32a",
+ "POST /api/v1/send?mode=idempotent&eventId=cfg-32b",
+ "GET /health/detail"]
+--- error_code eval
+[200, 200, 200]
+--- response_body_like eval
+[qr/"partition"/, qr/"partition"/,
+ qr/"plain":\{[^{}]*"lingerMs":5,.*"idempotent":\{[^{}]*"lingerMs":5,/]
+
+
+
+=== TEST 33: the linger librdkafka runs with, idempotent= for the idempotent producer
+--- http_config
+    kafka_producer_linger 2ms idempotent=0;
+--- config eval: $::Config . 'location = /health/detail { kafka_producer_health detail; }'
+--- requests eval
+["POST /api/v1/send?mode=plain&eventId=cfg-33a",
+ "POST /api/v1/send?mode=idempotent&eventId=cfg-33b",
+ "GET /health/detail"]
+--- error_code eval
+[200, 200, 200]
+--- response_body_like eval
+[qr/"partition"/, qr/"partition"/,
+ qr/"plain":\{[^{}]*"lingerMs":2,.*"idempotent":\{[^{}]*"lingerMs":0,/]
+
+
+
+=== TEST 34: the linger librdkafka runs with, kafka_producer_option linger.ms applies to both
+--- http_config
+    kafka_producer_linger 2ms idempotent=3ms;
+    kafka_producer_option linger.ms 7;
+--- config eval: $::Config . 'location = /health/detail { kafka_producer_health detail; }'
+--- requests eval
+["POST /api/v1/send?mode=plain&eventId=cfg-34a",
+ "POST /api/v1/send?mode=idempotent&eventId=cfg-34b",
+ "GET /health/detail"]
+--- error_code eval
+[200, 200, 200]
+--- response_body_like eval
+[qr/"partition"/, qr/"partition"/,
+ qr/"plain":\{[^{}]*"lingerMs":7,.*"idempotent":\{[^{}]*"lingerMs":7,/]

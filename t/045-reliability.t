@@ -44,6 +44,11 @@ sub detail_until {
     return $d;
 }
 
+# the health detail once the idempotent producer has its producer id
+sub detail_with_pid {
+    return detail_until(sub { defined $_[0]{producers}{idempotent}{producerId} }, 5);
+}
+
 # sends until the answer is 200 (after a fault is removed), up to 10 s
 sub send_until_ok {
     my ($uri) = @_;
@@ -68,7 +73,7 @@ __DATA__
  "POST /api/v1/send?mode=idempotent&eventId=rel-1b"]
 --- error_code: 200
 --- test_code
-my $d = main::detail_until(sub { defined $_[0]{producers}{idempotent}{producerId} }, 5);
+my $d = main::detail_with_pid();
 is($d->{status}, 'UP', 'status UP');
 like($d->{pid}, qr/^\d+$/, 'worker pid');
 my ($p, $i) = @{$d->{producers}}{qw(plain idempotent)};
@@ -94,7 +99,7 @@ POST /api/v1/send?mode=idempotent&eventId=rel-7-warm&partition=0
 --- error_code: 200
 --- timeout: 30
 --- test_code
-my $before = main::detail_until(sub { defined $_[0]{producers}{idempotent}{producerId} }, 5)->{producers}{idempotent};
+my $before = main::detail_with_pid()->{producers}{idempotent};
 kafka_mock('leader bhf-transactions 0 1');
 kafka_mock('broker-error 1 Produce OUT_OF_ORDER_SEQUENCE_NUMBER 0 1');
 my ($s, $h, $b) = http_request('POST', '/api/v1/send?mode=idempotent&eventId=rel-7a&partition=0');
@@ -105,7 +110,7 @@ my $uri = '/api/v1/send?mode=idempotent&eventId=rel-7b&partition=0';
 ($s, $h, $b) = main::send_until_ok($uri);
 is($s, 200, 'the next idempotent send succeeds') or diag($b);
 kafka_check_send($uri, $s, $h, $b, label => 'fresh producer');
-my $after = main::detail_until(sub { defined $_[0]{producers}{idempotent}{producerId} }, 5)->{producers}{idempotent};
+my $after = main::detail_with_pid()->{producers}{idempotent};
 is($after->{replaced}, 1, 'the idempotent producer was replaced once');
 isnt($after->{name}, $before->{name}, "new librdkafka handle $after->{name}");
 cmp_ok($after->{producerId}, '>=', 0, 'with a producer id');
@@ -146,7 +151,7 @@ cmp_ok($count{plain}, '>=', 2, "plain: the topic holds the record $count{plain} 
 # idempotent producer gets from a real broker cannot be shown here
 cmp_ok($count{idempotent}, '>=', 1, "idempotent: $count{idempotent} record(s) on the mock");
 note("records: plain $count{plain}, idempotent $count{idempotent} (mock broker)");
-my $d = main::detail_until(sub { defined $_[0]{producers}{idempotent}{producerId} }, 5);
+my $d = main::detail_with_pid();
 cmp_ok($d->{producers}{idempotent}{producerId}, '>=', 0, 'the idempotent producer has a producer id');
 
 

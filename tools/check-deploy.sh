@@ -550,7 +550,8 @@ if command -v envsubst > /dev/null 2>&1; then
     env -i PATH="$PATH" "${k8s_vars[@]}" NGINX_MODULES_DIR="$mods" \
         envsubst '${KAFKA_BOOTSTRAP_SERVERS} ${KAFKA_REQUEST_TIMEOUT_MS}
                   ${KAFKA_DELIVERY_TIMEOUT_MS} ${KAFKA_RETRY_BACKOFF_MS}
-                  ${KAFKA_RETRIES} ${KAFKA_LINGER_MS} ${KAFKA_TOPIC}
+                  ${KAFKA_RETRIES} ${KAFKA_LINGER_MS}
+                  ${KAFKA_IDEMPOTENT_LINGER_MS} ${KAFKA_TOPIC}
                   ${NGINX_WORKER_PROCESSES} ${NGINX_MODULES_DIR}' \
         < docker/nginx.conf.template > "$tmp/envsubst.conf"
     cmp -s "$tmp/envsubst.conf" "$tmp/render-k8s/nginx.conf" \
@@ -585,6 +586,9 @@ bad_cases=(
     "KAFKA_LINGER_MS=900001"
     "KAFKA_LINGER_MS=5.5"
     "KAFKA_LINGER_MS=120000"
+    "KAFKA_IDEMPOTENT_LINGER_MS=900001"
+    "KAFKA_IDEMPOTENT_LINGER_MS=1ms"
+    "KAFKA_IDEMPOTENT_LINGER_MS=120000"
     "KAFKA_TOPIC=bad topic"
     "KAFKA_TOPIC=.."
     "NGINX_WORKER_PROCESSES=0"
@@ -616,6 +620,7 @@ good_cases=(
     "KAFKA_BOOTSTRAP_SERVERS=b-1.kafka.svc.cluster.local:9092,10.0.0.7:9093,[::1]:9094"
     "KAFKA_RETRIES=0"
     "KAFKA_LINGER_MS=119999"
+    "KAFKA_IDEMPOTENT_LINGER_MS=0"
     "KAFKA_REQUEST_TIMEOUT_MS=900000"
     "NGINX_WORKER_PROCESSES=4"
 )

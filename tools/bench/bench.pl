@@ -21,7 +21,8 @@
 # Environment (the Makefile passes its variables): BENCH_DURATION (10s),
 # BENCH_RUNS (3), BENCH_CONNECTIONS (64), BENCH_THREADS (2), BENCH_WARMUP
 # (2s), BENCH_SENDS (1000000, 0 skips the RSS phase), BENCH_CHUNK (5s),
-# BENCH_ZONE (10m), BENCH_LINGER (0), BENCH_WORKERS (2), BENCH_OPTIONS
+# BENCH_ZONE (10m), BENCH_LINGER (0/1: plain/idempotent linger in ms, the
+# module's defaults; one number for both), BENCH_WORKERS (2), BENCH_OPTIONS
 # (extra "name value;name value" librdkafka properties), BENCH_SCENARIOS
 # (only these, e.g. "async-plain,sync-plain"), BENCH_RAW (0 skips the raw
 # producer), BENCH_MODULE (another build of the module), BUILD (build),
@@ -56,11 +57,17 @@ my %cfg = (
     sends       => env('BENCH_SENDS', 1000000),
     chunk       => env('BENCH_CHUNK', '5s'),
     zone        => env('BENCH_ZONE', '10m'),
-    linger      => env('BENCH_LINGER', 0),
+    linger      => env('BENCH_LINGER', '0/1'),
     workers     => env('BENCH_WORKERS', 2),
     options     => env('BENCH_OPTIONS', ''),
     sample      => env('BENCH_SAMPLE', 50),
 );
+
+# the linger of each producer, in ms: "P/I" or one number for both
+my ($linger_plain, $linger_idem) = $cfg{linger} =~ m{^(\d+)(?:/(\d+))?$}
+    or die "bench: BENCH_LINGER=$cfg{linger}: expected N or N/M (ms)\n";
+$linger_idem //= $linger_plain;
+$cfg{linger} = "$linger_plain/$linger_idem";
 
 my $build = abs_path(env('BUILD', 'build'));
 my $results = env('BENCH_RESULTS', 'bench/results');
@@ -215,6 +222,16 @@ sub main {
     print_summary(\%out);
     say("results: $results/bench-$stamp.json, $results/latest.json, "
         . "$results/latest.png");
+
+    # a benchmark that loses a record or logs a crit/alert/emerg fails
+    my $t = $out{accounting_total};
+    my $e = $out{error_log}{counts} // {};
+    my @bad = grep { $e->{$_} } qw(crit alert emerg);
+    if ($t->{lost} || $t->{duplicated} || @bad) {
+        die sprintf("bench: FAILED: %d lost, %d duplicated records; "
+                    . "error log: %s\n", $t->{lost}, $t->{duplicated},
+                    join(', ', map { "$e->{$_} $_" } @bad) || 'clean');
+    }
 }
 
 
@@ -327,7 +344,7 @@ http {
     keepalive_requests     1000000;
 
     kafka_producer_brokers      $brokers;
-    kafka_producer_linger       $cfg{linger}ms;
+    kafka_producer_linger       ${linger_plain}ms idempotent=${linger_idem}ms;
     kafka_producer_status_zone  bench_status:$cfg{zone};
 $options
     server {
@@ -668,6 +685,7 @@ sub raw {
     for my $mode (qw(plain idempotent)) {
         my @args = ($rawbench, 'produce', '-b', $brokers,
                     '-t', "bench-raw-$mode", '-T', "r$run",
+                    '-l', $mode eq 'idempotent' ? $linger_idem : $linger_plain,
                     $mode eq 'idempotent' ? ('-i') : ());
 
         my $unbounded = `@args -n 300000`;
@@ -869,7 +887,7 @@ sub print_summary {
     my ($out) = @_;
 
     print "\nmedians of $cfg{runs} run(s), $cfg{connections} connections, "
-          . "$cfg{duration} each, linger $cfg{linger} ms:\n\n";
+          . "$cfg{duration} each, linger $cfg{linger} ms (plain/idempotent):\n\n";
     printf("| %-20s | %9s | %8s | %8s | %8s | %12s | %9s |\n",
            'scenario', 'req/s', 'p50 ms', 'p99 ms', 'ratio',
            'nginx us/req', 'CPU ratio');
@@ -923,7 +941,7 @@ sub chart {
     my @m = @{ $out->{medians} };
 
     write_file($dat, join '', map {
-        sprintf("%d \"%s\" %.1f %.3f %.3f %.3f\n", $_, $m[$_]{label},
+        sprintf("%d \"%s\" %.1f %.6f %.6f %.6f\n", $_, $m[$_]{label},
                 $m[$_]{ok_rps}, $m[$_]{ratio}, $m[$_]{p50_ms},
                 $m[$_]{p99_ms})
     } 0 .. $#m);
