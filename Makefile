@@ -33,32 +33,33 @@ all: $(BUILD)/$(MODULE) $(BUILD)/kafka-mock
 deps:
 	@tools/install-deps.sh
 
-# configure once per build directory, as nginx's own build does
-$(BUILD)/nginx/objs/Makefile: config
-	rm -rf $(BUILD)/nginx
-	mkdir -p $(BUILD)
-	cp -r $(NGINX_SRC) $(BUILD)/nginx
-	cd $(BUILD)/nginx && . ./conf_flags \
+# one build directory per flavour of the module: $(BUILD) (make),
+# $(ASAN_BUILD) (make test-asan), $(VALGRIND_BUILD) (make test-valgrind);
+# each is configured once, as nginx's own build does
+%/nginx/objs/Makefile: config
+	rm -rf $*/nginx
+	mkdir -p $*
+	cp -r $(NGINX_SRC) $*/nginx
+	cd $*/nginx && . ./conf_flags \
 	    && ./configure "$${NGX_CONF_FLAGS[@]}" $(EXTRA_CONFIGURE) \
 	           --add-dynamic-module=$(CURDIR) > configure.log \
 	    || { cat configure.log; exit 1; }
 
-$(BUILD)/$(MODULE): $(BUILD)/nginx/objs/Makefile $(SOURCES)
-	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
-	cp $(BUILD)/nginx/objs/$(MODULE) $@.tmp
+# copied, then renamed: a module overwritten in place under a running
+# nginx would crash it
+%/$(MODULE): %/nginx/objs/Makefile $(SOURCES)
+	$(MAKE) -C $*/nginx -f objs/Makefile modules
+	cp $*/nginx/objs/$(MODULE) $@.tmp
 	mv -f $@.tmp $@
+
+.PRECIOUS: %/nginx/objs/Makefile
+
+$(ASAN_BUILD)/nginx/objs/Makefile: \
+    EXTRA_CONFIGURE = --with-cc-opt="$(SAN_FLAGS)" --with-ld-opt="$(SAN_FLAGS)"
 
 $(BUILD)/kafka-mock: tools/kafka-mock.c
 	mkdir -p $(BUILD)
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka
-
-$(ASAN_BUILD)/$(MODULE): $(SOURCES)
-	$(MAKE) BUILD=$(ASAN_BUILD) \
-	    EXTRA_CONFIGURE='--with-cc-opt="$(SAN_FLAGS)" --with-ld-opt="$(SAN_FLAGS)"' \
-	    $(ASAN_BUILD)/nginx/objs/Makefile
-	$(MAKE) -C $(ASAN_BUILD)/nginx -f objs/Makefile modules
-	cp $(ASAN_BUILD)/nginx/objs/$(MODULE) $@.tmp
-	mv -f $@.tmp $@
 
 run: deps all
 	tools/run.sh
@@ -145,12 +146,6 @@ VALGRIND_TESTS ?= t/010-send.t t/020-errors.t t/030-config.t t/040-faults.t
 
 valgrind-deps: deps
 	$(call install_missing,valgrind)
-
-$(VALGRIND_BUILD)/$(MODULE): $(SOURCES)
-	$(MAKE) BUILD=$(VALGRIND_BUILD) $(VALGRIND_BUILD)/nginx/objs/Makefile
-	$(MAKE) -C $(VALGRIND_BUILD)/nginx -f objs/Makefile modules
-	cp $(VALGRIND_BUILD)/nginx/objs/$(MODULE) $@.tmp
-	mv -f $@.tmp $@
 
 test-valgrind: valgrind-deps $(VALGRIND_BUILD)/$(MODULE) $(BUILD)/kafka-mock
 	TEST_NGINX_VALGRIND=1 TEST_NGINX_MODULE=$(VALGRIND_BUILD)/$(MODULE) \

@@ -290,7 +290,7 @@ my (@accepted, $refused, $refused_body, $refused_h);
 for my $i (1 .. 1000) {
     my ($s, $h, $b) = http_request('POST', "/api/v1/send?mode=plain&eventId=fault-8-$i&sendMode=async");
     if ($s == 202) {
-        push @accepted, [$i, $h->{location}];
+        push @accepted, ["fault-8-$i", $h->{location}];
         next;
     }
     ($refused, $refused_h, $refused_body) = ($s, $h, $b);
@@ -301,12 +301,8 @@ is($refused, 503, 'then 503');
 like($refused_body, qr/"detail":"the async status zone is full of pending records"/, 'zone full');
 is($refused_h->{'retry-after'}, '1', 'Retry-After');
 kafka_mock("rtt $_ 0") for 1 .. 3;
-my $ok = 0;
-for my $a (@accepted) {
-    my $st = status_wait($a->[1], 20);
-    $ok++ if $st =~ /"state":"OK"/ && kafka_count_event('bhf-transactions', "fault-8-$a->[0]") == 1;
-}
-is($ok, scalar @accepted, 'every accepted record reached OK and is in Kafka once');
+is(async_delivered_once('bhf-transactions', \@accepted, 20), scalar @accepted,
+   'every accepted record reached OK and is in Kafka once');
 my ($s) = http_request('POST', '/api/v1/send?mode=plain&eventId=fault-8-after&sendMode=async');
 is($s, 202, 'finished records are evicted to make room');
 --- no_kafka_check

@@ -309,7 +309,7 @@ my (@accepted, $s, $h, $b, $max);
 for my $i (1 .. 20) {
     ($s, $h, $b) = http_request('POST', "/api/v1/send?mode=plain&eventId=rel-8-$i&sendMode=async");
     last if $s != 202;
-    push @accepted, [$i, $h->{location}];
+    push @accepted, ["rel-8-$i", $h->{location}];
 }
 is($s, 503, 'the queue full answer is 503');
 is($h->{'retry-after'}, '1', 'with Retry-After');
@@ -318,12 +318,8 @@ cmp_ok(scalar @accepted, '<=', 5, scalar(@accepted) . ' accepted: bounded by que
 my $in_flight = main::detail()->{producers}{plain}{inFlight};
 cmp_ok($in_flight, '<=', 5, "messages held by the worker: $in_flight");
 kafka_mock("rtt $_ 0") for 1 .. 3;
-my $ok = 0;
-for my $a (@accepted) {
-    my $st = status_wait($a->[1], 20);
-    $ok++ if $st =~ /"state":"OK"/ && kafka_count_event('bhf-transactions', "rel-8-$a->[0]") == 1;
-}
-is($ok, scalar @accepted, 'every accepted send is delivered once');
+is(async_delivered_once('bhf-transactions', \@accepted, 20), scalar @accepted,
+   'every accepted send is delivered once');
 my $uri = '/api/v1/send?mode=plain&eventId=rel-8-after';
 ($s, $h, $b) = http_request('POST', $uri);
 is($s, 200, 'service resumes');

@@ -1,5 +1,7 @@
 # Process faults under load (issue 3): reloads, a graceful quit and a broker
 # that goes down and up while ~32 connections keep mixed sends in flight.
+# Each reload and the quit are signalled while requests are in flight; for
+# the quit every broker answers 200 ms late, so ~30 requests are pending.
 #
 # The load (t/lib/Test/KafkaProducer/Load.pm) sends POST /api/v1/send in all
 # four combinations of mode (plain, idempotent) and sendMode (sync, async),
@@ -172,6 +174,8 @@ my $tick = sub {
             ($phase, $t_next) = ('tail', $now + 1);
             return 0;
         }
+        # reload while requests are in flight (2 s at most; checked below)
+        return 0 if !$run->{in_flight}->() && $now < $t_next + 2;
         nginx_signal('reload');
         push @reloads, { t => $now, in_flight => $run->{in_flight}->() };
         ($phase, $t_next) = ('new', $now + 10);
@@ -256,6 +260,9 @@ AddressSanitizer
 --- http_config eval: $::HttpConfig
 --- kafka_mock
 topic load-quit 3
+rtt 1 200
+rtt 2 200
+rtt 3 200
 --- config eval: $::Config
 --- request
 GET /health
@@ -268,7 +275,10 @@ my $t_start = time + 1.5;
 my $tick = sub {
     my ($run) = @_;
     my $now = time;
-    if (!$t_quit && $now >= $t_start) {
+    # quit while requests are in flight (2 s at most; checked below)
+    if (!$t_quit && $now >= $t_start
+        && ($run->{in_flight}->() || $now >= $t_start + 2))
+    {
         nginx_signal('quit');
         $t_quit = $now;
         $in_flight = $run->{in_flight}->();

@@ -504,6 +504,12 @@ Polls C<GET $location> (an async status URI) every 100 ms until the record
 is no longer PENDING or $timeout seconds (default 15) have passed; returns
 the last body.
 
+=item async_delivered_once($topic, \@accepted, $timeout)
+
+For each C<[$eventId, $status_location]> of C<@accepted> (async sends that
+got a 202), waits with C<status_wait> and counts those that reached OK and
+whose eventId is in C<$topic> exactly once; returns the count.
+
 =item nginx_signal($sig)
 
 Signals the nginx master: the lower-case actions C<reload> (HUP), C<quit>
@@ -592,7 +598,7 @@ our @EXPORT = qw(
     kafka_mock kafka_mock_args kafka_mock_binary kafka_bootstrap
     kafka_records kafka_record_at kafka_count_event kafka_produce
     kafka_check_send
-    http_request status_wait nginx_signal nginx_pid nginx_prefix nginx_port
+    http_request status_wait async_delivered_once nginx_signal nginx_pid nginx_prefix nginx_port
     nginx_wait subtest note explain done_testing
 );
 
@@ -1118,6 +1124,16 @@ sub status_wait {
         sleep 0.1;
     }
     return $body;
+}
+
+sub async_delivered_once {
+    my ($topic, $accepted, $timeout) = @_;
+    my $ok = 0;
+    for my $a (@$accepted) {
+        my $st = status_wait($a->[1], $timeout);
+        $ok++ if $st =~ /"state":"OK"/ && kafka_count_event($topic, $a->[0]) == 1;
+    }
+    return $ok;
 }
 
 sub http_request {
