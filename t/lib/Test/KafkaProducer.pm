@@ -893,23 +893,15 @@ sub _mock_section {
 # kcat
 # ---------------------------------------------------------------------------
 
-# A read (-C) that times out is tried once more, said with diag: kcat 1.7.1
-# on the mock cluster has been seen, once in many runs, never reaching the
-# end of a topic it reads in under a second otherwise.
 sub _kcat {
     my (@args) = @_;
     my @cmd = (_kcat_cmd(), @args, _kcat_opts());
-    my ($out, $err, $ok, $rc);
-    for my $try (1 .. ($args[0] eq '-C' ? 2 : 1)) {
-        ($out, $err) = ('', '');
-        $ok = eval {
-            IPC::Run::run(\@cmd, '<', '/dev/null', '>', \$out, '2>', \$err,
-                          IPC::Run::timeout(30, name => 'kcat'));
-        };
-        $rc = $?;
-        last if $ok || $@ !~ /timeout/;
-        diag("kcat timed out after 30s (try $try): @cmd");
-    }
+    my ($out, $err) = ('', '');
+    my $ok = eval {
+        IPC::Run::run(\@cmd, '<', '/dev/null', '>', \$out, '2>', \$err,
+                      IPC::Run::timeout(30, name => 'kcat'));
+    };
+    my $rc = $?;
     die "kcat failed: @cmd: " . ($@ || "exit status $rc") . ($err ne '' ? "\n$err" : '') . "\n"
         unless $ok && $rc == 0;
     return $out;
