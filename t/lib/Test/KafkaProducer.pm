@@ -1184,7 +1184,11 @@ sub _nginx_env {
         $e{ASAN_OPTIONS}  = _env('ASAN_OPTIONS', 'detect_leaks=0:abort_on_error=0');
         $e{UBSAN_OPTIONS} = _env('UBSAN_OPTIONS', 'print_stacktrace=1');
     }
-    %e = (%e, %{ $ctx->{env} || {} });
+    for my $k (keys %{ $ctx->{env} || {} }) {
+        # a block's LD_PRELOAD comes after the sanitizers' runtime
+        $e{$k} = ($k eq 'LD_PRELOAD' && $e{$k}) ? "$e{$k} $ctx->{env}{$k}"
+                                                : $ctx->{env}{$k};
+    }
     return %e;
 }
 
