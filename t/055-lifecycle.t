@@ -402,3 +402,82 @@ my $st = status_wait($loc, 30);
 like($st, qr/"state":"OK"/, 'and OK once delivered by the old worker') or diag($st);
 is(kafka_count_event('bhf-transactions', 'life-11'), 1, 'the record is in the topic once');
 --- no_kafka_check
+
+
+
+=== TEST 12: eviction stops when it cannot help: a record of another size class while a PENDING record pins every page gets 503 and evicts nothing
+--- workers: 1
+--- no_default_http_config
+--- http_config
+    kafka_producer_brokers $TEST_NGINX_KAFKA_BROKERS;
+    kafka_producer_status_zone kafka_small:32k;
+    kafka_producer_request_timeout 60s;
+    kafka_producer_delivery_timeout 60s;
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=plain&eventId=life-12-warm&partition=1
+--- error_code: 200
+--- timeout: 90
+--- test_code
+kafka_mock('leader bhf-transactions 0 1');
+kafka_mock('leader bhf-transactions 1 2');
+kafka_mock('rtt 1 30000');
+# pairs of a PENDING record (partition 0, slow) and a finished one
+# (partition 1), same slab size class, until the zone is full: the
+# oldest finished record is then evicted by the next pair
+my (@done, $full);
+for my $i (1 .. 400) {
+    my ($s, $h) = http_request('POST', "/api/v1/send?mode=plain&eventId=p$i&partition=0&sendMode=async");
+    die "pending send $i: $s" unless $s == 202;
+    ($s, $h) = http_request('POST', "/api/v1/send?mode=plain&eventId=d$i&partition=1&sendMode=async");
+    die "finished send $i: $s" unless $s == 202;
+    my $st = status_wait($h->{location}, 10);
+    die "d$i: $st" unless $st =~ /"state":"OK"/;
+    push @done, $h->{location};
+    my ($s0) = http_request('GET', $done[0]);
+    if ($s0 == 404) {
+        $full = $i;
+        last;
+    }
+}
+ok($full, "the zone is full after $full pairs");
+my @found = grep { (http_request('GET', $_))[0] == 200 } @done;
+cmp_ok(scalar @found, '>', 0, scalar(@found) . ' finished records in the zone');
+my $big = 'x' x 512;
+my ($s, $h, $b) = http_request('POST', "/api/v1/send?mode=plain&eventId=$big&partition=1&sendMode=async");
+is($s, 503, 'a record of another size class: 503') or diag($b);
+like($b, qr/the async status zone is full of pending records/, 'the zone is full');
+my @after = grep { (http_request('GET', $_))[0] == 200 } @found;
+is(scalar @after, scalar @found, 'no finished record was evicted for nothing');
+kafka_mock('rtt 1 0');
+is(kafka_count_event('bhf-transactions', "d$full"), 1, "d$full is in the topic once");
+--- no_kafka_check
+--- error_log
+kafka_producer_status_zone "kafka_small" is full of pending records
+
+
+
+=== TEST 13: a reload with kafka_producer_shutdown_timeout 1s: the old worker's async record in flight becomes ERROR "possibly", and the record is in the topic
+--- workers: 1
+--- http_config
+    kafka_producer_shutdown_timeout 1s;
+    kafka_producer_request_timeout 30s;
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=plain&eventId=life-13-warm&partition=0
+--- error_code: 200
+--- timeout: 30
+--- test_code
+kafka_mock("rtt $_ 4000") for 1 .. 3;
+my ($s, $h, $b) = http_request('POST', '/api/v1/send?mode=plain&eventId=life-13&partition=0&sendMode=async');
+is($s, 202, 'accepted');
+sleep 0.5;
+nginx_signal('reload');
+my $st = status_wait($h->{location}, 10);
+like($st, qr/"state":"ERROR",.*"error":"_PURGE_INFLIGHT: Local: Purged in flight","persisted":"possibly"\}$/,
+     'ERROR, possibly persisted, once the old worker purged it') or diag($st);
+kafka_mock("rtt $_ 0") for 1 .. 3;
+is(kafka_count_event('bhf-transactions', 'life-13'), 1, 'and the record is in the topic');
+--- no_kafka_check
+--- error_log
+kafka_producer: shutdown, purging 1 message(s) of the plain producer

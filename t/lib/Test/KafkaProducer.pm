@@ -206,6 +206,9 @@ kafka_status:1m;>.
 
 Lines C<NAME=value> put into nginx's environment; an C<env NAME;> directive
 is added to the main context for each, so workers see them too.
+C<LD_PRELOAD> is appended to the sanitizers' runtime of
+C<TEST_NGINX_LD_PRELOAD> when both are set (e.g. the fault injector
+C<build/rdkafka-fail-new.so> of F<t/055-lifecycle.t>).
 
 =item user_files
 
