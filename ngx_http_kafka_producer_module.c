@@ -17,6 +17,8 @@
 #include "ngx_http_kafka_producer_send.h"
 #include "ngx_http_kafka_producer_status.h"
 #include "ngx_http_kafka_producer_health.h"
+#include "ngx_http_kafka_producer_pass.h"
+#include "ngx_http_kafka_producer_record.h"
 
 
 #define NGX_HTTP_KAFKA_PRODUCER_SEND_HANDLER    0
@@ -40,12 +42,30 @@ static char *ngx_http_kafka_producer_topic(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_kafka_producer_allowed_topics(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_kafka_producer_pass(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_kafka_producer_header(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_kafka_producer_init_process(ngx_cycle_t *cycle);
 static void ngx_http_kafka_producer_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_conf_post_handler_pt  ngx_http_kafka_producer_topic_p =
     ngx_http_kafka_producer_topic;
+
+
+static ngx_conf_enum_t  ngx_http_kafka_producer_mode_enum[] = {
+    { ngx_string("plain"), NGX_HTTP_KAFKA_PRODUCER_PLAIN },
+    { ngx_string("idempotent"), NGX_HTTP_KAFKA_PRODUCER_IDEMPOTENT },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_kafka_producer_send_mode_enum[] = {
+    { ngx_string("sync"), 0 },
+    { ngx_string("async"), 1 },
+    { ngx_null_string, 0 }
+};
 
 
 static ndk_set_var_t  ngx_http_kafka_producer_state_filter = {
@@ -142,6 +162,55 @@ static ngx_command_t  ngx_http_kafka_producer_commands[] = {
       NGX_HTTP_KAFKA_PRODUCER_HEALTH_HANDLER,
       NULL },
 
+    { ngx_string("kafka_producer_pass"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_kafka_producer_pass,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kafka_producer_value"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_kafka_producer_loc_conf_t, value),
+      NULL },
+
+    { ngx_string("kafka_producer_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_kafka_producer_loc_conf_t, key),
+      NULL },
+
+    { ngx_string("kafka_producer_partition"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_kafka_producer_loc_conf_t, partition),
+      NULL },
+
+    { ngx_string("kafka_producer_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_kafka_producer_header,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kafka_producer_mode"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_kafka_producer_loc_conf_t, mode),
+      &ngx_http_kafka_producer_mode_enum },
+
+    { ngx_string("kafka_producer_send_mode"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_kafka_producer_loc_conf_t, async),
+      &ngx_http_kafka_producer_send_mode_enum },
+
     { ngx_string("kafka_producer_topic"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -225,6 +294,8 @@ ngx_http_kafka_producer_create_main_conf(ngx_conf_t *cf)
      *     kmcf->conf = NULL;
      *     kmcf->shm_zone = NULL;
      *     kmcf->locations = 0;
+     *     kmcf->zone_locations = 0;
+     *     kmcf->worker = NULL;
      */
 
     kmcf->request_timeout = NGX_CONF_UNSET_MSEC;
@@ -264,7 +335,7 @@ ngx_http_kafka_producer_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_OK;
     }
 
-    if (kmcf->shm_zone == NULL) {
+    if (kmcf->zone_locations && kmcf->shm_zone == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"kafka_producer_send\" and "
                            "\"kafka_producer_status\" require "
@@ -276,8 +347,10 @@ ngx_http_kafka_producer_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    ngx_http_kafka_producer_status_init_conf(kmcf->shm_zone,
-                                             kmcf->delivery_timeout);
+    if (kmcf->shm_zone) {
+        ngx_http_kafka_producer_status_init_conf(kmcf->shm_zone,
+                                                 kmcf->delivery_timeout);
+    }
 
     return NGX_CONF_OK;
 }
@@ -299,9 +372,16 @@ ngx_http_kafka_producer_create_loc_conf(ngx_conf_t *cf)
      *     klcf->topic = { 0, NULL };
      *     klcf->status_uri = { 0, NULL };
      *     klcf->health = NGX_HTTP_KAFKA_PRODUCER_HEALTH_LIVE;
+     *     klcf->pass = NULL;
+     *     klcf->headers = NULL;
      */
 
     klcf->allowed_topics = NGX_CONF_UNSET_PTR;
+    klcf->value = NGX_CONF_UNSET_PTR;
+    klcf->key = NGX_CONF_UNSET_PTR;
+    klcf->partition = NGX_CONF_UNSET_PTR;
+    klcf->mode = NGX_CONF_UNSET_UINT;
+    klcf->async = NGX_CONF_UNSET;
 
     return klcf;
 }
@@ -314,13 +394,25 @@ ngx_http_kafka_producer_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_kafka_producer_loc_conf_t *prev = parent;
     ngx_http_kafka_producer_loc_conf_t *conf = child;
 
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_core_loc_conf_t             *clcf;
+    ngx_http_kafka_producer_main_conf_t  *kmcf;
 
     ngx_conf_merge_str_value(conf->topic, prev->topic, "bhf-transactions");
     ngx_conf_merge_str_value(conf->status_uri, prev->status_uri,
                              "/api/v1/status");
     ngx_conf_merge_ptr_value(conf->allowed_topics, prev->allowed_topics,
                              NULL);
+    ngx_conf_merge_ptr_value(conf->value, prev->value, NULL);
+    ngx_conf_merge_ptr_value(conf->key, prev->key, NULL);
+    ngx_conf_merge_ptr_value(conf->partition, prev->partition, NULL);
+    ngx_conf_merge_uint_value(conf->mode, prev->mode,
+                              NGX_HTTP_KAFKA_PRODUCER_IDEMPOTENT);
+    ngx_conf_merge_value(conf->async, prev->async, 0);
+
+    /* as add_header: a level without any inherits all of the enclosing */
+    if (conf->headers == NULL) {
+        conf->headers = prev->headers;
+    }
 
     /*
      * "health" is not merged: like a content handler, the parameter of
@@ -339,6 +431,32 @@ ngx_http_kafka_producer_merge_loc_conf(ngx_conf_t *cf, void *parent,
                            "the default topic \"%V\" of a send location is "
                            "not in \"kafka_producer_allowed_topics\"",
                            &conf->topic);
+        return NGX_CONF_ERROR;
+    }
+
+    if (clcf->handler != ngx_http_kafka_producer_pass_handler) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->pass->lengths == NULL
+        && ngx_http_kafka_producer_topic_allowed(conf->allowed_topics,
+                                                 &conf->pass->value)
+           != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the topic \"%V\" of \"kafka_producer_pass\" is "
+                           "not in \"kafka_producer_allowed_topics\"",
+                           &conf->pass->value);
+        return NGX_CONF_ERROR;
+    }
+
+    kmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_kafka_producer_module);
+
+    if (conf->async && kmcf->shm_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"kafka_producer_send_mode async\" requires "
+                           "\"kafka_producer_status_zone\"");
         return NGX_CONF_ERROR;
     }
 
@@ -506,6 +624,122 @@ ngx_http_kafka_producer_handler(ngx_conf_t *cf, ngx_command_t *cmd,
     kmcf = ngx_http_conf_get_module_main_conf(cf,
                                               ngx_http_kafka_producer_module);
     kmcf->locations++;
+    kmcf->zone_locations++;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_kafka_producer_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_kafka_producer_loc_conf_t *klcf = conf;
+
+    ngx_str_t                            *value;
+    ngx_http_core_loc_conf_t             *clcf;
+    ngx_http_compile_complex_value_t      ccv;
+    ngx_http_kafka_producer_main_conf_t  *kmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    klcf->pass = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (klcf->pass == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = klcf->pass;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* a literal topic is checked now, one with variables per request */
+
+    if (klcf->pass->lengths == NULL
+        && (value[1].len == 0
+            || ngx_http_kafka_producer_check_topic(&value[1]) != NGX_OK))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid Kafka topic name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    clcf->handler = ngx_http_kafka_producer_pass_handler;
+
+    kmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_kafka_producer_module);
+    kmcf->locations++;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_kafka_producer_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_kafka_producer_loc_conf_t *klcf = conf;
+
+    u_char                            *p;
+    ngx_str_t                         *value;
+    ngx_http_kafka_producer_header_t  *h;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0
+        || value[1].len > NGX_HTTP_KAFKA_PRODUCER_HEADER_NAME_MAX)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid record header name \"%V\": 1 to %d "
+                           "bytes", &value[1],
+                           NGX_HTTP_KAFKA_PRODUCER_HEADER_NAME_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+        if (*p <= 0x20 || *p == 0x7f) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid record header name \"%V\": no "
+                               "spaces or control characters", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (klcf->headers == NULL) {
+        klcf->headers = ngx_array_create(cf->pool, 4,
+                                    sizeof(ngx_http_kafka_producer_header_t));
+        if (klcf->headers == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    h = ngx_array_push(klcf->headers);
+    if (h == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    h->name = value[1];
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[2];
+    ccv.complex_value = &h->value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

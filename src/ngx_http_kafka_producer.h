@@ -39,6 +39,8 @@ typedef struct ngx_http_kafka_producer_client_s
     ngx_http_kafka_producer_client_t;
 typedef struct ngx_http_kafka_producer_msg_s
     ngx_http_kafka_producer_msg_t;
+typedef struct ngx_http_kafka_producer_worker_s
+    ngx_http_kafka_producer_worker_t;
 
 
 typedef struct {
@@ -58,7 +60,11 @@ typedef struct {
 
     ngx_shm_zone_t                   *shm_zone;
 
-    ngx_uint_t                        locations; /* send locations */
+    ngx_uint_t                        locations; /* that produce */
+    ngx_uint_t                        zone_locations; /* send, status */
+
+    /* this worker's producers, set in init_process (per process memory) */
+    ngx_http_kafka_producer_worker_t *worker;
 } ngx_http_kafka_producer_main_conf_t;
 
 
@@ -72,6 +78,15 @@ typedef struct {
     ngx_str_t                         status_uri;
     ngx_array_t                      *allowed_topics; /* of topic_t or NULL */
     ngx_uint_t                        health;     /* HEALTH_LIVE, ... */
+
+    /* kafka_producer_pass and the directives that shape its record */
+    ngx_http_complex_value_t         *pass;       /* the topic */
+    ngx_http_complex_value_t         *value;      /* NULL: the body */
+    ngx_http_complex_value_t         *key;
+    ngx_http_complex_value_t         *partition;
+    ngx_array_t                      *headers;    /* of header_t, or NULL */
+    ngx_uint_t                        mode;       /* kafka_producer_mode */
+    ngx_flag_t                        async;      /* ..._send_mode async */
 } ngx_http_kafka_producer_loc_conf_t;
 
 
@@ -95,6 +110,8 @@ typedef struct {
     int64_t                           offset;     /* -1: not known */
     rd_kafka_resp_err_t               err;
     ngx_uint_t                        reason;
+    int64_t                           timestamp; /* ms since the epoch */
+    ngx_uint_t                        brokers_down; /* unsigned:1 */
 
     /*
      * what is known of a failed message: RD_KAFKA_MSG_STATUS_NOT_PERSISTED
@@ -105,18 +122,41 @@ typedef struct {
 } ngx_http_kafka_producer_event_t;
 
 
+/* one record to produce: what a request becomes */
+typedef struct {
+    ngx_str_t                         topic;      /* NUL-terminated */
+    int32_t                           partition;  /* RD_KAFKA_PARTITION_UA */
+    ngx_str_t                         key;        /* data NULL: a null key */
+    ngx_str_t                         value;
+    ngx_array_t                      *headers;    /* of ngx_keyval_t */
+} ngx_http_kafka_producer_record_t;
+
+
+/*
+ * Called with the delivery report of "msg" (ev: partition, offset,
+ * timestamp, err, persisted, brokers_down), on the worker's thread,
+ * before "msg" is freed; msg->data is the caller's.
+ */
+typedef void (*ngx_http_kafka_producer_msg_handler_pt)(
+    ngx_http_kafka_producer_msg_t *msg, ngx_http_kafka_producer_event_t *ev);
+
+
 /*
  * The delivery context of one message, the opaque of rd_kafka_producev().
  * It is owned by the worker (ngx_alloc(), then recycled through a free
- * list), never by a request: a request that goes away only clears
- * "request".
+ * list), never by a request.  Whoever produces fills "handler" and
+ * "data", as ngx_resolver_ctx_t's caller does; a caller that goes away
+ * detaches with "handler = NULL", and the report is then only counted
+ * and logged.
  */
 struct ngx_http_kafka_producer_msg_s {
     ngx_queue_t                       queue;      /* client's in flight */
     ngx_http_kafka_producer_client_t *client;
-    ngx_http_request_t               *request;    /* sync, until detached */
-    u_char                            id[NGX_HTTP_KAFKA_PRODUCER_ID_LEN];
-    unsigned                          async:1;
+    ngx_http_kafka_producer_msg_handler_pt  handler;
+    void                             *data;
+
+    /* storage for the handler, e.g. the requestId of an async record */
+    u_char                            opaque[NGX_HTTP_KAFKA_PRODUCER_ID_LEN];
 };
 
 
@@ -128,8 +168,10 @@ struct ngx_http_kafka_producer_client_s {
     ngx_connection_t                 *notify;     /* read end of the pipe */
     ngx_socket_t                      notify_fd;  /* write end */
     ngx_queue_t                       in_flight;
+    ngx_http_kafka_producer_worker_t *worker;
     ngx_uint_t                        mode;
     ngx_msec_t                        linger;     /* its linger.ms */
+    size_t                            max_bytes;  /* message.max.bytes */
     ngx_uint_t                        n;          /* messages in flight */
     ngx_log_t                        *log;
 
@@ -149,6 +191,7 @@ struct ngx_http_kafka_producer_client_s {
     ngx_uint_t                        delivered;
     ngx_uint_t                        failed;
     ngx_uint_t                        replaced;
+    ngx_uint_t                        detached;  /* reports nobody awaited */
 
     /* the last statistics of librdkafka, see statistics.interval.ms */
     ngx_msec_t                        stats_time;
@@ -163,6 +206,37 @@ struct ngx_http_kafka_producer_client_s {
     unsigned                          purged:1;
     unsigned                          brokers_down:1;
     unsigned                          delivered_since_open:1;
+};
+
+
+/*
+ * The producers of one worker process and what they share, created in
+ * init_process from the cycle's pool (main conf "worker"), never a
+ * file-scope static.
+ */
+struct ngx_http_kafka_producer_worker_s {
+    ngx_http_kafka_producer_client_t *clients[NGX_HTTP_KAFKA_PRODUCER_NMODES];
+
+    /*
+     * polls every producer once a second, in case a wake-up of the pipe
+     * was missed; non-cancelable while messages are in flight, so that a
+     * worker shutting down gracefully keeps its event loop for them
+     */
+    ngx_event_t                       poll_ev;
+    ngx_uint_t                        in_flight;  /* messages, all modes */
+
+    /*
+     * a graceful shutdown gives the messages in flight shutdown_timeout
+     * (ms), then purges them ("shutdown_ev"); "exit_purged" is when, and
+     * what librdkafka has not reported 2 s later is failed by us
+     */
+    ngx_event_t                       shutdown_ev;
+    ngx_msec_t                        shutdown_timeout;
+    ngx_uint_t                        exit_started;
+    ngx_msec_t                        exit_purged;
+
+    ngx_queue_t                       free_msgs;  /* recycled contexts */
+    ngx_uint_t                        nfree_msgs;
 };
 
 

@@ -11,8 +11,6 @@
 
 
 #include "ngx_http_kafka_producer_kafka.h"
-#include "ngx_http_kafka_producer_send.h"
-#include "ngx_http_kafka_producer_status.h"
 
 #include <grp.h>
 #include <pwd.h>
@@ -39,10 +37,12 @@ static void ngx_http_kafka_producer_client_fail(
 static void ngx_http_kafka_producer_client_poll(
     ngx_http_kafka_producer_client_t *client);
 static void ngx_http_kafka_producer_notify_handler(ngx_event_t *rev);
-static void ngx_http_kafka_producer_exit_start(ngx_log_t *log);
+static ngx_http_kafka_producer_worker_t *ngx_http_kafka_producer_worker(void);
+static void ngx_http_kafka_producer_exit_start(
+    ngx_http_kafka_producer_worker_t *w);
 static void ngx_http_kafka_producer_shutdown_handler(ngx_event_t *ev);
-static void ngx_http_kafka_producer_exit_purge(ngx_log_t *log,
-    ngx_uint_t nonblocking);
+static void ngx_http_kafka_producer_exit_purge(
+    ngx_http_kafka_producer_worker_t *w, ngx_uint_t nonblocking);
 static void ngx_http_kafka_producer_poll_handler(ngx_event_t *ev);
 static void ngx_http_kafka_producer_delivery(rd_kafka_t *rk,
     const rd_kafka_message_t *m, void *opaque);
@@ -57,34 +57,9 @@ static int ngx_http_kafka_producer_stats(rd_kafka_t *rk, char *json,
 static u_char *ngx_http_kafka_producer_stats_value(u_char *p, u_char *last,
     char *name);
 static int64_t ngx_http_kafka_producer_stats_int(u_char *p, u_char *last);
-static ngx_uint_t ngx_http_kafka_producer_error_map(rd_kafka_resp_err_t err,
-    ngx_uint_t brokers_down);
 static ngx_int_t ngx_http_kafka_producer_conf_set(ngx_conf_t *cf,
     rd_kafka_conf_t *conf, char *name, char *value);
 
-
-static ngx_http_kafka_producer_client_t
-    *ngx_http_kafka_producer_clients[NGX_HTTP_KAFKA_PRODUCER_NMODES];
-
-/*
- * A timer that polls every producer once a second, in case a wake-up of
- * the pipe was missed, and that is non-cancelable while messages are in
- * flight: a worker that is shutting down gracefully keeps running its
- * event loop until every message it accepted has its delivery report.
- */
-static ngx_event_t   ngx_http_kafka_producer_poll_ev;
-static ngx_uint_t    ngx_http_kafka_producer_in_flight;
-
-/*
- * A graceful shutdown gives the messages in flight
- * kafka_producer_shutdown_timeout, then purges them ("shutdown_ev");
- * "exit_purged" is when, and what librdkafka has not reported
- * NGX_HTTP_KAFKA_PRODUCER_PURGE_WAIT ms later is failed by us.
- */
-static ngx_event_t   ngx_http_kafka_producer_shutdown_ev;
-static ngx_uint_t    ngx_http_kafka_producer_exit_started;
-static ngx_msec_t    ngx_http_kafka_producer_exit_purged;
-static ngx_msec_t    ngx_http_kafka_producer_shutdown_timeout;
 
 #define NGX_HTTP_KAFKA_PRODUCER_POLL_INTERVAL  1000
 #define NGX_HTTP_KAFKA_PRODUCER_PURGE_WAIT     2000
@@ -94,15 +69,11 @@ static ngx_msec_t    ngx_http_kafka_producer_shutdown_timeout;
 #define NGX_HTTP_KAFKA_PRODUCER_BACKOFF_MAX    30000
 
 /*
- * Delivery contexts are recycled: a send takes one from this list instead
- * of malloc() and its delivery report puts it back, up to this many.
+ * Delivery contexts are recycled: a send takes one from the worker's free
+ * list instead of malloc() and its delivery report puts it back, up to
+ * this many.
  */
 #define NGX_HTTP_KAFKA_PRODUCER_FREE_MSGS_MAX  1024
-
-static ngx_queue_t   ngx_http_kafka_producer_free_msgs = {
-    &ngx_http_kafka_producer_free_msgs, &ngx_http_kafka_producer_free_msgs
-};
-static ngx_uint_t    ngx_http_kafka_producer_nfree_msgs;
 
 
 static ngx_str_t  ngx_http_kafka_producer_refused[] = {
@@ -619,6 +590,7 @@ ngx_int_t
 ngx_http_kafka_producer_init_clients(ngx_cycle_t *cycle)
 {
     ngx_uint_t                            mode;
+    ngx_http_kafka_producer_worker_t     *w;
     ngx_http_kafka_producer_main_conf_t  *kmcf;
 
     kmcf = ngx_http_cycle_get_module_main_conf(cycle,
@@ -628,24 +600,36 @@ ngx_http_kafka_producer_init_clients(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    ngx_http_kafka_producer_poll_ev.handler =
-                                        ngx_http_kafka_producer_poll_handler;
-    ngx_http_kafka_producer_poll_ev.log = cycle->log;
-    ngx_http_kafka_producer_poll_ev.data = cycle;
-    ngx_http_kafka_producer_poll_ev.cancelable = 1;
+    w = ngx_pcalloc(cycle->pool, sizeof(ngx_http_kafka_producer_worker_t));
+    if (w == NULL) {
+        return NGX_ERROR;
+    }
 
-    ngx_http_kafka_producer_shutdown_ev.handler =
-                                    ngx_http_kafka_producer_shutdown_handler;
-    ngx_http_kafka_producer_shutdown_ev.log = cycle->log;
-    ngx_http_kafka_producer_shutdown_ev.data = cycle;
-    ngx_http_kafka_producer_shutdown_ev.cancelable = 1;
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     w->in_flight = 0;
+     *     w->exit_started = 0;
+     *     w->exit_purged = 0;
+     *     w->nfree_msgs = 0;
+     */
 
-    ngx_http_kafka_producer_shutdown_timeout = kmcf->shutdown_timeout;
-    ngx_http_kafka_producer_exit_started = 0;
-    ngx_http_kafka_producer_exit_purged = 0;
+    w->poll_ev.handler = ngx_http_kafka_producer_poll_handler;
+    w->poll_ev.log = cycle->log;
+    w->poll_ev.data = w;
+    w->poll_ev.cancelable = 1;
 
-    ngx_add_timer(&ngx_http_kafka_producer_poll_ev,
-                  NGX_HTTP_KAFKA_PRODUCER_POLL_INTERVAL);
+    w->shutdown_ev.handler = ngx_http_kafka_producer_shutdown_handler;
+    w->shutdown_ev.log = cycle->log;
+    w->shutdown_ev.data = w;
+    w->shutdown_ev.cancelable = 1;
+
+    w->shutdown_timeout = kmcf->shutdown_timeout;
+    ngx_queue_init(&w->free_msgs);
+
+    kmcf->worker = w;
+
+    ngx_add_timer(&w->poll_ev, NGX_HTTP_KAFKA_PRODUCER_POLL_INTERVAL);
 
     for (mode = 0; mode < NGX_HTTP_KAFKA_PRODUCER_NMODES; mode++) {
         if (ngx_http_kafka_producer_client_init(cycle, kmcf, mode)
@@ -682,6 +666,7 @@ ngx_http_kafka_producer_client_init(ngx_cycle_t *cycle,
     }
 
     client->mode = mode;
+    client->worker = kmcf->worker;
     client->log = cycle->log;
     client->notify_fd = (ngx_socket_t) -1;
     client->error.data = client->error_buf;
@@ -692,7 +677,7 @@ ngx_http_kafka_producer_client_init(ngx_cycle_t *cycle,
     client->retry.log = cycle->log;
     client->retry.cancelable = 1;
 
-    ngx_http_kafka_producer_clients[mode] = client;
+    kmcf->worker->clients[mode] = client;
 
     conf = ngx_http_kafka_producer_conf_mode(kmcf, mode);
     if (conf == NULL) {
@@ -706,6 +691,14 @@ ngx_http_kafka_producer_client_init(ngx_cycle_t *cycle,
         && (n = ngx_atoi((u_char *) buf, size - 1)) != NGX_ERROR)
     {
         client->linger = n;
+    }
+
+    size = sizeof(buf);
+    if (rd_kafka_conf_get(conf, "message.max.bytes", buf, &size)
+        == RD_KAFKA_CONF_OK
+        && (n = ngx_atoi((u_char *) buf, size - 1)) != NGX_ERROR)
+    {
+        client->max_bytes = n;
     }
 
     (void) rd_kafka_conf_set(conf, "log.queue", "true", buf, sizeof(buf));
@@ -999,12 +992,23 @@ ngx_http_kafka_producer_client_fail(ngx_http_kafka_producer_client_t *client,
 void
 ngx_http_kafka_producer_exit_clients(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                         mode;
-    ngx_queue_t                       *q;
-    ngx_http_kafka_producer_client_t  *client;
+    ngx_uint_t                            mode;
+    ngx_queue_t                          *q;
+    ngx_http_kafka_producer_worker_t     *w;
+    ngx_http_kafka_producer_client_t     *client;
+    ngx_http_kafka_producer_main_conf_t  *kmcf;
+
+    kmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_kafka_producer_module);
+
+    if (kmcf == NULL || kmcf->worker == NULL) {
+        return;
+    }
+
+    w = kmcf->worker;
 
     for (mode = 0; mode < NGX_HTTP_KAFKA_PRODUCER_NMODES; mode++) {
-        client = ngx_http_kafka_producer_clients[mode];
+        client = w->clients[mode];
 
         if (client == NULL) {
             continue;
@@ -1031,31 +1035,51 @@ ngx_http_kafka_producer_exit_clients(ngx_cycle_t *cycle)
             client->conf = NULL;
         }
 
-        ngx_http_kafka_producer_clients[mode] = NULL;
+        w->clients[mode] = NULL;
     }
 
-    if (ngx_http_kafka_producer_poll_ev.timer_set) {
-        ngx_del_timer(&ngx_http_kafka_producer_poll_ev);
+    if (w->poll_ev.timer_set) {
+        ngx_del_timer(&w->poll_ev);
     }
 
-    if (ngx_http_kafka_producer_shutdown_ev.timer_set) {
-        ngx_del_timer(&ngx_http_kafka_producer_shutdown_ev);
+    if (w->shutdown_ev.timer_set) {
+        ngx_del_timer(&w->shutdown_ev);
     }
 
-    while (!ngx_queue_empty(&ngx_http_kafka_producer_free_msgs)) {
-        q = ngx_queue_head(&ngx_http_kafka_producer_free_msgs);
+    while (!ngx_queue_empty(&w->free_msgs)) {
+        q = ngx_queue_head(&w->free_msgs);
         ngx_queue_remove(q);
         ngx_free(ngx_queue_data(q, ngx_http_kafka_producer_msg_t, queue));
     }
 
-    ngx_http_kafka_producer_nfree_msgs = 0;
+    w->nfree_msgs = 0;
+
+    kmcf->worker = NULL;
 }
 
 
 ngx_http_kafka_producer_client_t *
 ngx_http_kafka_producer_client_get(ngx_uint_t mode)
 {
-    return ngx_http_kafka_producer_clients[mode];
+    ngx_http_kafka_producer_worker_t  *w;
+
+    w = ngx_http_kafka_producer_worker();
+
+    return w ? w->clients[mode] : NULL;
+}
+
+
+/* this process's producers, NULL in one without (master, helpers) */
+
+static ngx_http_kafka_producer_worker_t *
+ngx_http_kafka_producer_worker(void)
+{
+    ngx_http_kafka_producer_main_conf_t  *kmcf;
+
+    kmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_kafka_producer_module);
+
+    return kmcf ? kmcf->worker : NULL;
 }
 
 
@@ -1064,7 +1088,7 @@ ngx_http_kafka_producer_client(ngx_uint_t mode)
 {
     ngx_http_kafka_producer_client_t  *client;
 
-    client = ngx_http_kafka_producer_clients[mode];
+    client = ngx_http_kafka_producer_client_get(mode);
 
     if (client == NULL || client->rk == NULL || client->fatal) {
         /* being created or replaced */
@@ -1082,7 +1106,7 @@ ngx_http_kafka_producer_client_unavailable(ngx_uint_t mode,
     ngx_msec_int_t                     left;
     ngx_http_kafka_producer_client_t  *client;
 
-    client = ngx_http_kafka_producer_clients[mode];
+    client = ngx_http_kafka_producer_client_get(mode);
 
     if (client == NULL) {
         ngx_str_set(reason, "this worker has no producers");
@@ -1130,10 +1154,10 @@ ngx_http_kafka_producer_notify_handler(ngx_event_t *rev)
         if (c->error) {
             /* worker_shutdown_timeout: answer every waiting client now */
             c->error = 0;
-            ngx_http_kafka_producer_exit_purge(client->log, 0);
+            ngx_http_kafka_producer_exit_purge(client->worker, 0);
 
         } else {
-            ngx_http_kafka_producer_exit_start(client->log);
+            ngx_http_kafka_producer_exit_start(client->worker);
         }
     }
 
@@ -1176,33 +1200,33 @@ ngx_http_kafka_producer_notify_handler(ngx_event_t *rev)
  */
 
 static void
-ngx_http_kafka_producer_exit_start(ngx_log_t *log)
+ngx_http_kafka_producer_exit_start(ngx_http_kafka_producer_worker_t *w)
 {
-    if (ngx_http_kafka_producer_exit_started) {
+    if (w->exit_started) {
         return;
     }
 
-    ngx_http_kafka_producer_exit_started = 1;
+    w->exit_started = 1;
 
-    if (ngx_http_kafka_producer_in_flight) {
-        ngx_log_error(NGX_LOG_INFO, log, 0,
+    if (w->in_flight) {
+        ngx_log_error(NGX_LOG_INFO, w->poll_ev.log, 0,
                       "kafka_producer: shutting down with %ui message(s) "
                       "in flight, waiting up to %M ms for their delivery "
-                      "reports", ngx_http_kafka_producer_in_flight,
-                      ngx_http_kafka_producer_shutdown_timeout);
+                      "reports", w->in_flight,
+                      w->shutdown_timeout);
     }
 
     /* cancelable: only messages in flight hold the worker (poll timer) */
 
-    ngx_add_timer(&ngx_http_kafka_producer_shutdown_ev,
-                  ngx_http_kafka_producer_shutdown_timeout);
+    ngx_add_timer(&w->shutdown_ev,
+                  w->shutdown_timeout);
 }
 
 
 static void
 ngx_http_kafka_producer_shutdown_handler(ngx_event_t *ev)
 {
-    ngx_http_kafka_producer_exit_purge(ev->log, 1);
+    ngx_http_kafka_producer_exit_purge(ev->data, 1);
 }
 
 
@@ -1216,16 +1240,17 @@ ngx_http_kafka_producer_shutdown_handler(ngx_event_t *ev)
  */
 
 static void
-ngx_http_kafka_producer_exit_purge(ngx_log_t *log, ngx_uint_t nonblocking)
+ngx_http_kafka_producer_exit_purge(ngx_http_kafka_producer_worker_t *w,
+    ngx_uint_t nonblocking)
 {
     int                                flags;
     ngx_uint_t                         mode;
     ngx_http_kafka_producer_client_t  *client;
 
-    if (ngx_http_kafka_producer_exit_purged == 0) {
-        ngx_http_kafka_producer_exit_purged = ngx_current_msec;
-        if (ngx_http_kafka_producer_exit_purged == 0) {
-            ngx_http_kafka_producer_exit_purged = 1;
+    if (w->exit_purged == 0) {
+        w->exit_purged = ngx_current_msec;
+        if (w->exit_purged == 0) {
+            w->exit_purged = 1;
         }
     }
 
@@ -1236,13 +1261,13 @@ ngx_http_kafka_producer_exit_purge(ngx_log_t *log, ngx_uint_t nonblocking)
     }
 
     for (mode = 0; mode < NGX_HTTP_KAFKA_PRODUCER_NMODES; mode++) {
-        client = ngx_http_kafka_producer_clients[mode];
+        client = w->clients[mode];
 
         if (client == NULL || client->rk == NULL || client->n == 0) {
             continue;
         }
 
-        ngx_log_error(NGX_LOG_WARN, log, 0,
+        ngx_log_error(NGX_LOG_WARN, client->log, 0,
                       "kafka_producer: shutdown, purging %ui message(s) of "
                       "the %s producer", client->n,
                       ngx_http_kafka_producer_mode_names[client->mode]);
@@ -1326,16 +1351,18 @@ ngx_http_kafka_producer_client_poll(ngx_http_kafka_producer_client_t *client)
 static void
 ngx_http_kafka_producer_poll_handler(ngx_event_t *ev)
 {
+    ngx_http_kafka_producer_worker_t *w = ev->data;
+
     ngx_uint_t                         mode;
     ngx_http_kafka_producer_client_t  *client;
 
-    if (ngx_exiting && !ngx_http_kafka_producer_exit_started) {
+    if (ngx_exiting && !w->exit_started) {
         /* in case the notify connection missed the start */
-        ngx_http_kafka_producer_exit_start(ev->log);
+        ngx_http_kafka_producer_exit_start(w);
     }
 
     for (mode = 0; mode < NGX_HTTP_KAFKA_PRODUCER_NMODES; mode++) {
-        client = ngx_http_kafka_producer_clients[mode];
+        client = w->clients[mode];
 
         if (client == NULL || client->rk == NULL) {
             continue;
@@ -1343,9 +1370,9 @@ ngx_http_kafka_producer_poll_handler(ngx_event_t *ev)
 
         ngx_http_kafka_producer_client_poll(client);
 
-        if (ngx_http_kafka_producer_exit_purged
+        if (w->exit_purged
             && client->n
-            && ngx_current_msec - ngx_http_kafka_producer_exit_purged
+            && ngx_current_msec - w->exit_purged
                > NGX_HTTP_KAFKA_PRODUCER_PURGE_WAIT)
         {
             /* librdkafka should have reported every purged message */
@@ -1354,7 +1381,7 @@ ngx_http_kafka_producer_poll_handler(ngx_event_t *ev)
         }
     }
 
-    if (ngx_exiting && ngx_http_kafka_producer_in_flight == 0) {
+    if (ngx_exiting && w->in_flight == 0) {
         return;
     }
 
@@ -1366,13 +1393,16 @@ ngx_http_kafka_producer_msg_t *
 ngx_http_kafka_producer_msg_create(ngx_http_kafka_producer_client_t *client,
     ngx_log_t *log)
 {
-    ngx_queue_t                    *q;
-    ngx_http_kafka_producer_msg_t  *msg;
+    ngx_queue_t                       *q;
+    ngx_http_kafka_producer_msg_t     *msg;
+    ngx_http_kafka_producer_worker_t  *w;
 
-    if (!ngx_queue_empty(&ngx_http_kafka_producer_free_msgs)) {
-        q = ngx_queue_head(&ngx_http_kafka_producer_free_msgs);
+    w = client->worker;
+
+    if (!ngx_queue_empty(&w->free_msgs)) {
+        q = ngx_queue_head(&w->free_msgs);
         ngx_queue_remove(q);
-        ngx_http_kafka_producer_nfree_msgs--;
+        w->nfree_msgs--;
 
         msg = ngx_queue_data(q, ngx_http_kafka_producer_msg_t, queue);
 
@@ -1390,8 +1420,8 @@ ngx_http_kafka_producer_msg_create(ngx_http_kafka_producer_client_t *client,
     ngx_queue_insert_tail(&client->in_flight, &msg->queue);
     client->n++;
 
-    if (ngx_http_kafka_producer_in_flight++ == 0) {
-        ngx_http_kafka_producer_poll_ev.cancelable = 0;
+    if (w->in_flight++ == 0) {
+        w->poll_ev.cancelable = 0;
     }
 
     return msg;
@@ -1401,19 +1431,23 @@ ngx_http_kafka_producer_msg_create(ngx_http_kafka_producer_client_t *client,
 void
 ngx_http_kafka_producer_msg_free(ngx_http_kafka_producer_msg_t *msg)
 {
+    ngx_http_kafka_producer_worker_t  *w;
+
+    w = msg->client->worker;
+
     ngx_queue_remove(&msg->queue);
     msg->client->n--;
 
-    if (--ngx_http_kafka_producer_in_flight == 0) {
-        ngx_http_kafka_producer_poll_ev.cancelable = 1;
+    if (--w->in_flight == 0) {
+        w->poll_ev.cancelable = 1;
     }
 
-    if (ngx_http_kafka_producer_nfree_msgs
+    if (w->nfree_msgs
         < NGX_HTTP_KAFKA_PRODUCER_FREE_MSGS_MAX)
     {
-        ngx_queue_insert_head(&ngx_http_kafka_producer_free_msgs,
+        ngx_queue_insert_head(&w->free_msgs,
                               &msg->queue);
-        ngx_http_kafka_producer_nfree_msgs++;
+        w->nfree_msgs++;
         return;
     }
 
@@ -1423,41 +1457,58 @@ ngx_http_kafka_producer_msg_free(ngx_http_kafka_producer_msg_t *msg)
 
 rd_kafka_resp_err_t
 ngx_http_kafka_producer_produce(ngx_http_kafka_producer_msg_t *msg,
-    ngx_http_kafka_producer_event_t *ev, ngx_str_t *value, ngx_str_t *ts)
+    ngx_http_kafka_producer_record_t *rec)
 {
-    char                 *mode, *send_mode;
-    rd_kafka_resp_err_t   err;
-    rd_kafka_headers_t   *hdrs;
+    ngx_uint_t                         i;
+    ngx_keyval_t                      *h;
+    rd_kafka_resp_err_t                err;
+    rd_kafka_headers_t                *hdrs;
+    ngx_http_kafka_producer_client_t  *client;
 
-    mode = ngx_http_kafka_producer_mode_names[ev->mode];
-    send_mode = ev->async ? "async" : "sync";
+    client = msg->client;
+    hdrs = NULL;
 
-    hdrs = rd_kafka_headers_new(3);
-    if (hdrs == NULL) {
-        return RD_KAFKA_RESP_ERR__FAIL;
+    if (rec->headers && rec->headers->nelts) {
+        hdrs = rd_kafka_headers_new(rec->headers->nelts);
+        if (hdrs == NULL) {
+            ngx_http_kafka_producer_msg_free(msg);
+            return RD_KAFKA_RESP_ERR__FAIL;
+        }
+
+        h = rec->headers->elts;
+
+        for (i = 0; i < rec->headers->nelts; i++) {
+            (void) rd_kafka_header_add(hdrs, (char *) h[i].key.data,
+                                       h[i].key.len, h[i].value.data,
+                                       h[i].value.len);
+        }
     }
 
-    (void) rd_kafka_header_add(hdrs, "producer-mode", -1, mode, -1);
-    (void) rd_kafka_header_add(hdrs, "send-mode", -1, send_mode, -1);
-    (void) rd_kafka_header_add(hdrs, "timestamp", -1, ts->data, ts->len);
-
-    err = rd_kafka_producev(msg->client->rk,
-                            RD_KAFKA_V_TOPIC((char *) ev->topic.data),
-                            RD_KAFKA_V_PARTITION(ev->partition),
+    err = rd_kafka_producev(client->rk,
+                            RD_KAFKA_V_TOPIC((char *) rec->topic.data),
+                            RD_KAFKA_V_PARTITION(rec->partition),
                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                            RD_KAFKA_V_KEY(ev->key.data, ev->key.len),
-                            RD_KAFKA_V_VALUE(value->data, value->len),
+                            RD_KAFKA_V_KEY(rec->key.data, rec->key.len),
+                            RD_KAFKA_V_VALUE(rec->value.data, rec->value.len),
                             RD_KAFKA_V_HEADERS(hdrs),
                             RD_KAFKA_V_OPAQUE(msg),
                             RD_KAFKA_V_END);
 
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        rd_kafka_headers_destroy(hdrs);
-
-        if (err == RD_KAFKA_RESP_ERR__FATAL) {
-            msg->client->fatal = 1;
-        }
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return err;
     }
+
+    /* no delivery report will come: librdkafka gave everything back */
+
+    if (hdrs) {
+        rd_kafka_headers_destroy(hdrs);
+    }
+
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        client->fatal = 1;
+    }
+
+    ngx_http_kafka_producer_msg_free(msg);
 
     return err;
 }
@@ -1471,6 +1522,7 @@ ngx_http_kafka_producer_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 
     ngx_http_kafka_producer_msg_t    *msg;
     ngx_http_kafka_producer_event_t   ev;
+    rd_kafka_timestamp_type_t         tstype;
 
     msg = m->_private;
 
@@ -1479,24 +1531,23 @@ ngx_http_kafka_producer_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
     ev.offset = m->offset;
     ev.err = m->err;
     ev.persisted = rd_kafka_message_status(m);
+    ev.timestamp = rd_kafka_message_timestamp(m, &tstype);
 
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         client->brokers_down = 0;
         client->delivered_since_open = 1;
         client->backoff = 0;
 
-        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, client->log, 0,
-                       "kafka_producer: delivered to %s [%D] at %L, %s",
-                       rd_kafka_topic_name(m->rkt), m->partition, m->offset,
-                       msg->async ? "async" : "sync");
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, client->log, 0,
+                       "kafka_producer: delivered to %s [%D] at %L",
+                       rd_kafka_topic_name(m->rkt), m->partition, m->offset);
 
     } else {
         ngx_log_error(NGX_LOG_ERR, client->log, 0,
                       "kafka_producer: delivery to topic \"%s\" failed "
-                      "(%s producer, %s send, %s): %s: %s",
+                      "(%s producer, %s): %s: %s",
                       rd_kafka_topic_name(m->rkt),
                       ngx_http_kafka_producer_mode_names[client->mode],
-                      msg->async ? "async" : "sync",
                       ev.persisted == RD_KAFKA_MSG_STATUS_NOT_PERSISTED
                       ? "not written" : "may have been written",
                       rd_kafka_err2name(m->err), rd_kafka_err2str(m->err));
@@ -1506,7 +1557,7 @@ ngx_http_kafka_producer_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
         }
     }
 
-    if (!msg->async && msg->request == NULL) {
+    if (msg->handler == NULL) {
         ngx_log_error(NGX_LOG_NOTICE, client->log, 0,
                       "kafka_producer: %s for a client that is gone: "
                       "topic \"%s\" partition %D offset %L",
@@ -1518,32 +1569,36 @@ ngx_http_kafka_producer_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 }
 
 
+/*
+ * Counts the report, hands it to the message's handler (none when its
+ * caller detached), then recycles the message.
+ */
+
 static void
 ngx_http_kafka_producer_finish(ngx_http_kafka_producer_msg_t *msg,
     ngx_http_kafka_producer_event_t *ev)
 {
-    ngx_uint_t           brokers_down;
-    ngx_http_request_t  *r;
+    ngx_http_kafka_producer_client_t  *client;
 
-    if (msg->async) {
-        ngx_http_kafka_producer_status_finish(msg->id, ev);
-    }
+    client = msg->client;
 
     if (ev->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        msg->client->delivered++;
+        client->delivered++;
 
     } else {
-        msg->client->failed++;
+        client->failed++;
     }
 
-    r = msg->request;
-    brokers_down = msg->client->brokers_down;
+    ev->brokers_down = client->brokers_down;
+
+    if (msg->handler) {
+        msg->handler(msg, ev);
+
+    } else {
+        client->detached++;
+    }
 
     ngx_http_kafka_producer_msg_free(msg);
-
-    if (r) {
-        ngx_http_kafka_producer_send_finish(r, ev, brokers_down);
-    }
 }
 
 
@@ -1736,65 +1791,4 @@ ngx_http_kafka_producer_stats_int(u_char *p, u_char *last)
     }
 
     return minus ? -n : n;
-}
-
-
-ngx_uint_t
-ngx_http_kafka_producer_error_status(rd_kafka_resp_err_t err,
-    ngx_uint_t brokers_down, rd_kafka_msg_status_t persisted)
-{
-    ngx_uint_t  status;
-
-    status = ngx_http_kafka_producer_error_map(err, brokers_down);
-
-    if (status == NGX_HTTP_SERVICE_UNAVAILABLE
-        && persisted != RD_KAFKA_MSG_STATUS_NOT_PERSISTED)
-    {
-        /* "retry" would write it twice: the outcome is unknown */
-        return NGX_HTTP_GATEWAY_TIME_OUT;
-    }
-
-    return status;
-}
-
-
-static ngx_uint_t
-ngx_http_kafka_producer_error_map(rd_kafka_resp_err_t err,
-    ngx_uint_t brokers_down)
-{
-    switch (err) {
-
-    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-    case RD_KAFKA_RESP_ERR__TIMED_OUT:
-    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
-        return brokers_down ? NGX_HTTP_SERVICE_UNAVAILABLE
-                            : NGX_HTTP_GATEWAY_TIME_OUT;
-
-    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-        return NGX_HTTP_NOT_FOUND;
-
-    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
-    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
-    case RD_KAFKA_RESP_ERR__TRANSPORT:
-    case RD_KAFKA_RESP_ERR__FATAL:
-    case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
-    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
-    case RD_KAFKA_RESP_ERR__DESTROY:
-    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
-    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
-    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
-    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-
-    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
-
-    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
-        return NGX_HTTP_FORBIDDEN;
-
-    default:
-        return NGX_HTTP_BAD_GATEWAY;
-    }
 }

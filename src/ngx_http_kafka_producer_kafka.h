@@ -68,32 +68,23 @@ time_t ngx_http_kafka_producer_client_unavailable(ngx_uint_t mode,
 
 /*
  * msg_create: a delivery context on "client" (owned by the worker,
- * recycled; never in a request pool), counted in flight until
- * msg_free(); NULL when memory runs out (logged to "log").
- * produce: queues the record ev->topic/partition/key with "value" and
- * the lab's headers (ts: the timestamp header) without blocking;
- * RD_KAFKA_RESP_ERR_NO_ERROR, or librdkafka's error (then no report will
- * come, and the caller frees "msg").
+ * recycled; never in a request pool), counted in flight until its report;
+ * the caller sets msg->handler and msg->data.  NULL when memory runs out
+ * (logged to "log").
+ * produce: queues "rec" (topic NUL-terminated; key data NULL for a null
+ * key; headers copied) without blocking.  RD_KAFKA_RESP_ERR_NO_ERROR: the
+ * handler will get the delivery report.  Any other value is librdkafka's
+ * error; then no report will come and "msg" is already freed.
+ * msg_free: recycles a message (the kafka layer does it after the
+ * report; callers never need to).
  */
 ngx_http_kafka_producer_msg_t *ngx_http_kafka_producer_msg_create(
     ngx_http_kafka_producer_client_t *client, ngx_log_t *log);
 void ngx_http_kafka_producer_msg_free(ngx_http_kafka_producer_msg_t *msg);
 rd_kafka_resp_err_t ngx_http_kafka_producer_produce(
-    ngx_http_kafka_producer_msg_t *msg, ngx_http_kafka_producer_event_t *ev,
-    ngx_str_t *value, ngx_str_t *ts);
+    ngx_http_kafka_producer_msg_t *msg, ngx_http_kafka_producer_record_t *rec);
 
 extern char  *ngx_http_kafka_producer_mode_names[];
-
-
-/*
- * The HTTP status of a failed message: "err" is librdkafka's error,
- * "brokers_down" whether every broker was down, "persisted" what
- * rd_kafka_message_status() tells.  A 503 (retry) is only ever answered
- * for a message known not to be written; a possibly written one that
- * would get a 503 gets a 504 instead.
- */
-ngx_uint_t ngx_http_kafka_producer_error_status(rd_kafka_resp_err_t err,
-    ngx_uint_t brokers_down, rd_kafka_msg_status_t persisted);
 
 
 #endif /* _NGX_HTTP_KAFKA_PRODUCER_KAFKA_H_INCLUDED_ */

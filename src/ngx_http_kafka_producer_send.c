@@ -12,7 +12,7 @@
 
 
 #include "ngx_http_kafka_producer_send.h"
-#include "ngx_http_kafka_producer_kafka.h"
+#include "ngx_http_kafka_producer_request.h"
 #include "ngx_http_kafka_producer_status.h"
 #include "ngx_http_kafka_producer_json.h"
 
@@ -25,16 +25,6 @@
 #define NGX_HTTP_KAFKA_PRODUCER_ARG_PARTITION  5
 #define NGX_HTTP_KAFKA_PRODUCER_NARGS          6
 
-/* the deadline of a sync send, past the delivery timeout */
-#define NGX_HTTP_KAFKA_PRODUCER_DEADLINE_MARGIN  5000
-
-
-typedef struct {
-    ngx_http_kafka_producer_event_t   ev;
-    ngx_http_kafka_producer_msg_t    *msg;
-    ngx_event_t                       deadline;
-} ngx_http_kafka_producer_send_ctx_t;
-
 
 static ngx_int_t ngx_http_kafka_producer_unescape(ngx_pool_t *pool,
     ngx_str_t *name, ngx_str_t *value, ngx_str_t *error);
@@ -44,11 +34,9 @@ static ngx_int_t ngx_http_kafka_producer_check_text(ngx_pool_t *pool,
 static ngx_int_t ngx_http_kafka_producer_envelope(ngx_http_request_t *r,
     ngx_http_kafka_producer_event_t *ev, ngx_str_t *ts, ngx_str_t *value);
 static ngx_int_t ngx_http_kafka_producer_accepted(ngx_http_request_t *r,
-    ngx_http_kafka_producer_event_t *ev, u_char *id);
+    ngx_http_kafka_producer_ctx_t *ctx, u_char *id);
 static ngx_int_t ngx_http_kafka_producer_delivered(ngx_http_request_t *r,
-    ngx_http_kafka_producer_event_t *ev);
-static void ngx_http_kafka_producer_send_cleanup(void *data);
-static void ngx_http_kafka_producer_deadline_handler(ngx_event_t *ev);
+    ngx_http_kafka_producer_ctx_t *ctx, u_char *id);
 
 
 static ngx_str_t  ngx_http_kafka_producer_args[] = {
@@ -61,13 +49,13 @@ static ngx_str_t  ngx_http_kafka_producer_args[] = {
 };
 
 
-static ngx_str_t  ngx_http_kafka_producer_modes[] = {
+ngx_str_t  ngx_http_kafka_producer_modes[] = {
     ngx_string("plain"),
     ngx_string("idempotent")
 };
 
 
-static ngx_str_t  ngx_http_kafka_producer_send_modes[] = {
+ngx_str_t  ngx_http_kafka_producer_send_modes[] = {
     ngx_string("sync"),
     ngx_string("async")
 };
@@ -486,19 +474,12 @@ ngx_http_kafka_producer_topic_allowed(ngx_array_t *allowed,
 ngx_int_t
 ngx_http_kafka_producer_send_handler(ngx_http_request_t *r)
 {
-    time_t                                retry_after;
-    ngx_int_t                             rc;
-    ngx_str_t                             error, value, ts;
-    ngx_uint_t                            body, status;
-    rd_kafka_resp_err_t                   err;
-    ngx_pool_cleanup_t                   *cln;
-    ngx_http_kafka_producer_msg_t        *msg;
-    ngx_http_kafka_producer_client_t     *client;
-    ngx_http_kafka_producer_send_ctx_t   *ctx;
-    ngx_http_kafka_producer_loc_conf_t   *klcf;
-    ngx_http_kafka_producer_main_conf_t  *kmcf;
-    u_char                                id[NGX_HTTP_KAFKA_PRODUCER_ID_LEN];
-    u_char                                ts_buf[32];
+    ngx_int_t                            rc;
+    ngx_str_t                            error, ts;
+    ngx_uint_t                           body;
+    ngx_keyval_t                        *h;
+    ngx_http_kafka_producer_ctx_t       *ctx;
+    ngx_http_kafka_producer_loc_conf_t  *klcf;
 
     if (!(r->method & NGX_HTTP_POST)) {
         return ngx_http_kafka_producer_not_allowed(r,
@@ -520,7 +501,7 @@ ngx_http_kafka_producer_send_handler(ngx_http_request_t *r)
                                                "in the query string");
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_kafka_producer_send_ctx_t));
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_kafka_producer_ctx_t));
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -538,7 +519,6 @@ ngx_http_kafka_producer_send_handler(ngx_http_request_t *r)
     }
 
     klcf = ngx_http_get_module_loc_conf(r, ngx_http_kafka_producer_module);
-    kmcf = ngx_http_get_module_main_conf(r, ngx_http_kafka_producer_module);
 
     if (ctx->ev.topic.len == 0) {
         ctx->ev.topic = klcf->topic;
@@ -558,124 +538,47 @@ ngx_http_kafka_producer_send_handler(ngx_http_request_t *r)
                                                &ctx->ev.topic);
     }
 
-    client = ngx_http_kafka_producer_client(ctx->ev.mode);
+    /* the lab's record: the JSON envelope and three headers */
 
-    if (client == NULL) {
-        retry_after = ngx_http_kafka_producer_client_unavailable(ctx->ev.mode,
-                                                                 &error);
-
-        return ngx_http_kafka_producer_problem_kafka(r,
-                                  NGX_HTTP_SERVICE_UNAVAILABLE, 0,
-                                  RD_KAFKA_MSG_STATUS_NOT_PERSISTED,
-                                  retry_after,
-                                  "the %V producer is not available: %V",
-                                  &ngx_http_kafka_producer_modes[ctx->ev.mode],
-                                  &error);
+    ts.data = ngx_pnalloc(r->pool, NGX_HTTP_KAFKA_PRODUCER_ISO_TIME_LEN);
+    if (ts.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ts.data = ts_buf;
-    ts.len = ngx_http_kafka_producer_iso_time(ts_buf) - ts_buf;
+    ts.len = ngx_http_kafka_producer_iso_time(ts.data) - ts.data;
 
-    if (ngx_http_kafka_producer_envelope(r, &ctx->ev, &ts, &value) != NGX_OK)
+    if (ngx_http_kafka_producer_envelope(r, &ctx->ev, &ts,
+                                         &ctx->record.value)
+        != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    cln = NULL;
-
-    if (ctx->ev.async) {
-        ngx_http_kafka_producer_status_new_id(id);
-
-        rc = ngx_http_kafka_producer_status_add(kmcf->shm_zone, id, &ctx->ev,
-                                                r->connection->log);
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (rc == NGX_BUSY) {
-            return ngx_http_kafka_producer_problem(r,
-                                  NGX_HTTP_SERVICE_UNAVAILABLE, 0,
-                                  "the async status zone is full of "
-                                  "pending records");
-        }
-
-    } else {
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    msg = ngx_http_kafka_producer_msg_create(client, r->connection->log);
-
-    if (msg == NULL) {
-        if (ctx->ev.async) {
-            ngx_http_kafka_producer_status_delete(id);
-        }
-
+    ctx->record.headers = ngx_array_create(r->pool, 3, sizeof(ngx_keyval_t));
+    if (ctx->record.headers == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->ev.async) {
-        msg->async = 1;
-        ngx_memcpy(msg->id, id, NGX_HTTP_KAFKA_PRODUCER_ID_LEN);
+    h = ngx_array_push_n(ctx->record.headers, 3);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    err = ngx_http_kafka_producer_produce(msg, &ctx->ev, &value, &ts);
+    ngx_str_set(&h[0].key, "producer-mode");
+    h[0].value = ngx_http_kafka_producer_modes[ctx->ev.mode];
+    ngx_str_set(&h[1].key, "send-mode");
+    h[1].value = ngx_http_kafka_producer_send_modes[ctx->ev.async];
+    ngx_str_set(&h[2].key, "timestamp");
+    h[2].value = ts;
 
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        ngx_http_kafka_producer_msg_free(msg);
+    ctx->record.topic = ctx->ev.topic;
+    ctx->record.partition = ctx->ev.partition;
+    ctx->record.key = ctx->ev.key;
 
-        if (ctx->ev.async) {
-            ngx_http_kafka_producer_status_delete(id);
-        }
+    ctx->delivered = ngx_http_kafka_producer_delivered;
+    ctx->accepted = ngx_http_kafka_producer_accepted;
 
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "kafka_producer: cannot queue eventId \"%V\" for "
-                      "topic \"%V\": %s: %s", &ctx->ev.event_id,
-                      &ctx->ev.topic, rd_kafka_err2name(err),
-                      rd_kafka_err2str(err));
-
-        status = ngx_http_kafka_producer_error_status(err,
-                                          client->brokers_down,
-                                          RD_KAFKA_MSG_STATUS_NOT_PERSISTED);
-
-        return ngx_http_kafka_producer_problem_kafka(r, status, err,
-                              RD_KAFKA_MSG_STATUS_NOT_PERSISTED,
-                              status == NGX_HTTP_SERVICE_UNAVAILABLE,
-                              "the message could not be queued for "
-                              "topic \"%V\": %s", &ctx->ev.topic,
-                              rd_kafka_err2str(err));
-    }
-
-    if (ctx->ev.async) {
-        return ngx_http_kafka_producer_accepted(r, &ctx->ev, id);
-    }
-
-    /* sync: wait for the delivery report without blocking the worker */
-
-    ctx->msg = msg;
-    msg->request = r;
-
-    cln->handler = ngx_http_kafka_producer_send_cleanup;
-    cln->data = ctx;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_kafka_producer_module);
-
-    ctx->deadline.handler = ngx_http_kafka_producer_deadline_handler;
-    ctx->deadline.data = r;
-    ctx->deadline.log = r->connection->log;
-
-    ngx_add_timer(&ctx->deadline, kmcf->delivery_timeout
-                                  + NGX_HTTP_KAFKA_PRODUCER_DEADLINE_MARGIN);
-
-    r->main->count++;
-
-    /* notice a client that goes away, as the upstream module does */
-    r->read_event_handler = ngx_http_test_reading;
-    r->write_event_handler = ngx_http_request_empty_handler;
-
-    return NGX_DONE;
+    return ngx_http_kafka_producer_send_record(r, ctx);
 }
 
 
@@ -704,38 +607,17 @@ ngx_http_kafka_producer_envelope(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_kafka_producer_accepted(ngx_http_request_t *r,
-    ngx_http_kafka_producer_event_t *ev, u_char *id)
+    ngx_http_kafka_producer_ctx_t *ctx, u_char *id)
 {
-    u_char                              *p;
-    ngx_str_t                            request_id, pending;
-    ngx_table_elt_t                     *h;
-    ngx_http_kafka_producer_json_t       f[8], *m;
-    ngx_http_kafka_producer_loc_conf_t  *klcf;
+    ngx_str_t                         request_id, pending;
+    ngx_http_kafka_producer_json_t    f[8], *m;
+    ngx_http_kafka_producer_event_t  *ev;
 
-    klcf = ngx_http_get_module_loc_conf(r, ngx_http_kafka_producer_module);
+    ev = &ctx->ev;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_kafka_producer_location(r, id, &request_id) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    p = ngx_pnalloc(r->pool, klcf->status_uri.len + sizeof("?requestId=") - 1
-                             + NGX_HTTP_KAFKA_PRODUCER_UUID_LEN);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Location");
-    h->value.data = p;
-
-    p = ngx_sprintf(p, "%V?requestId=", &klcf->status_uri);
-
-    request_id.data = p;
-    p = ngx_http_kafka_producer_status_format_id(p, id);
-    request_id.len = p - request_id.data;
-
-    h->value.len = p - h->value.data;
 
     ngx_str_set(&pending, "PENDING");
 
@@ -762,11 +644,56 @@ ngx_http_kafka_producer_accepted(ngx_http_request_t *r,
 }
 
 
+/*
+ * Adds "Location: <status_uri>?requestId=<uuid>" for the async record
+ * "id" to the answer, and gives the requestId (in r->pool) back.
+ */
+
+ngx_int_t
+ngx_http_kafka_producer_location(ngx_http_request_t *r, u_char *id,
+    ngx_str_t *request_id)
+{
+    u_char                              *p;
+    ngx_table_elt_t                     *h;
+    ngx_http_kafka_producer_loc_conf_t  *klcf;
+
+    klcf = ngx_http_get_module_loc_conf(r, ngx_http_kafka_producer_module);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, klcf->status_uri.len + sizeof("?requestId=") - 1
+                             + NGX_HTTP_KAFKA_PRODUCER_UUID_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Location");
+    h->value.data = p;
+
+    p = ngx_sprintf(p, "%V?requestId=", &klcf->status_uri);
+
+    request_id->data = p;
+    p = ngx_http_kafka_producer_status_format_id(p, id);
+    request_id->len = p - request_id->data;
+
+    h->value.len = p - h->value.data;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_kafka_producer_delivered(ngx_http_request_t *r,
-    ngx_http_kafka_producer_event_t *ev)
+    ngx_http_kafka_producer_ctx_t *ctx, u_char *id)
 {
-    ngx_http_kafka_producer_json_t  f[7], *m;
+    ngx_http_kafka_producer_json_t    f[7], *m;
+    ngx_http_kafka_producer_event_t  *ev;
+
+    ev = &ctx->ev;
 
     m = f;
 
@@ -781,109 +708,6 @@ ngx_http_kafka_producer_delivered(ngx_http_request_t *r,
     ngx_http_kafka_producer_json_num(m, "offset", ev->offset);
 
     return ngx_http_kafka_producer_send_json(r, NGX_HTTP_OK, f, m - f);
-}
-
-
-void
-ngx_http_kafka_producer_send_finish(ngx_http_request_t *r,
-    ngx_http_kafka_producer_event_t *ev, ngx_uint_t brokers_down)
-{
-    ngx_int_t                            rc;
-    ngx_uint_t                           status;
-    ngx_connection_t                    *c;
-    ngx_http_kafka_producer_send_ctx_t  *ctx;
-
-    c = r->connection;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_kafka_producer_module);
-
-    ctx->msg = NULL;
-
-    if (ctx->deadline.timer_set) {
-        ngx_del_timer(&ctx->deadline);
-    }
-
-    if (ev->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        ctx->ev.partition = ev->partition;
-        ctx->ev.offset = ev->offset;
-
-        rc = ngx_http_kafka_producer_delivered(r, &ctx->ev);
-
-    } else {
-        status = ngx_http_kafka_producer_error_status(ev->err, brokers_down,
-                                                      ev->persisted);
-
-        rc = ngx_http_kafka_producer_problem_kafka(r, status, ev->err,
-                              ev->persisted,
-                              status == NGX_HTTP_SERVICE_UNAVAILABLE,
-                              "delivery to topic \"%V\" failed: %s%s%s",
-                              &ctx->ev.topic, rd_kafka_err2str(ev->err),
-                              brokers_down ? " (all brokers are down)" : "",
-                              ev->persisted
-                              == RD_KAFKA_MSG_STATUS_NOT_PERSISTED
-                              ? "" : "; the record may have been written, "
-                                     "do not retry without an idempotency "
-                                     "key");
-    }
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
-}
-
-
-static void
-ngx_http_kafka_producer_send_cleanup(void *data)
-{
-    ngx_http_kafka_producer_send_ctx_t  *ctx = data;
-
-    if (ctx->msg) {
-        /* the request goes first: its delivery report will only be logged */
-        ctx->msg->request = NULL;
-        ctx->msg = NULL;
-    }
-
-    if (ctx->deadline.timer_set) {
-        ngx_del_timer(&ctx->deadline);
-    }
-}
-
-
-static void
-ngx_http_kafka_producer_deadline_handler(ngx_event_t *ev)
-{
-    ngx_int_t                             rc;
-    ngx_connection_t                     *c;
-    ngx_http_request_t                   *r;
-    ngx_http_kafka_producer_send_ctx_t   *ctx;
-    ngx_http_kafka_producer_main_conf_t  *kmcf;
-
-    r = ev->data;
-    c = r->connection;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_kafka_producer_module);
-    kmcf = ngx_http_get_module_main_conf(r, ngx_http_kafka_producer_module);
-
-    if (ctx->msg) {
-        ctx->msg->request = NULL;
-        ctx->msg = NULL;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                  "kafka_producer: no delivery report for eventId \"%V\" "
-                  "within %M ms", &ctx->ev.event_id,
-                  kmcf->delivery_timeout
-                  + NGX_HTTP_KAFKA_PRODUCER_DEADLINE_MARGIN);
-
-    rc = ngx_http_kafka_producer_problem_kafka(r, NGX_HTTP_GATEWAY_TIME_OUT,
-                                      RD_KAFKA_RESP_ERR__MSG_TIMED_OUT,
-                                      RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED,
-                                      0,
-                                      "no delivery report for topic \"%V\" "
-                                      "within the delivery timeout; the "
-                                      "record may have been written",
-                                      &ctx->ev.topic);
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
 }
 
 

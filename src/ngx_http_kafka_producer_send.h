@@ -17,8 +17,18 @@ ngx_int_t ngx_http_kafka_producer_check_topic(ngx_str_t *topic);
 ngx_int_t ngx_http_kafka_producer_topic_allowed(ngx_array_t *allowed,
     ngx_str_t *topic);
 ngx_int_t ngx_http_kafka_producer_send_handler(ngx_http_request_t *r);
-void ngx_http_kafka_producer_send_finish(ngx_http_request_t *r,
-    ngx_http_kafka_producer_event_t *ev, ngx_uint_t brokers_down);
+
+/*
+ * location: adds "Location: <kafka_producer_status_uri>?requestId=<uuid>"
+ * for the async record "id" (16 bytes) to r's answer and sets
+ * "request_id" to the UUID text (in r->pool); NGX_ERROR without memory.
+ */
+ngx_int_t ngx_http_kafka_producer_location(ngx_http_request_t *r,
+    u_char *id, ngx_str_t *request_id);
+
+/* "plain", "idempotent" by mode; "sync", "async" by ev->async */
+extern ngx_str_t  ngx_http_kafka_producer_modes[];
+extern ngx_str_t  ngx_http_kafka_producer_send_modes[];
 
 #if (NGX_HTTP_KAFKA_PRODUCER_FUZZ)
 ngx_int_t ngx_http_kafka_producer_fuzz_envelope(ngx_http_request_t *r,

@@ -45,7 +45,7 @@ typedef struct {
     u_short                           key_len;
     u_short                           topic_len;
     u_char                            data[1];
-} ngx_http_kafka_producer_record_t;
+} ngx_http_kafka_producer_status_node_t;
 
 
 typedef struct {
@@ -82,31 +82,31 @@ static ngx_int_t ngx_http_kafka_producer_status_resized(
 static void ngx_http_kafka_producer_status_rbtree_insert_value(
     ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
     ngx_rbtree_node_t *sentinel);
-static ngx_http_kafka_producer_record_t *
+static ngx_http_kafka_producer_status_node_t *
     ngx_http_kafka_producer_status_lookup(
     ngx_http_kafka_producer_status_ctx_t *ctx, u_char *id);
 static void ngx_http_kafka_producer_status_expire(
     ngx_http_kafka_producer_status_ctx_t *ctx, time_t now);
 static void ngx_http_kafka_producer_status_set(
     ngx_http_kafka_producer_status_ctx_t *ctx,
-    ngx_http_kafka_producer_record_t *rec,
+    ngx_http_kafka_producer_status_node_t *rec,
     ngx_http_kafka_producer_event_t *ev, time_t now);
 static void ngx_http_kafka_producer_status_free(
     ngx_http_kafka_producer_status_ctx_t *ctx,
-    ngx_http_kafka_producer_record_t *rec);
-static ngx_http_kafka_producer_record_t *ngx_http_kafka_producer_status_evict(
+    ngx_http_kafka_producer_status_node_t *rec);
+static ngx_http_kafka_producer_status_node_t *ngx_http_kafka_producer_status_evict(
     ngx_http_kafka_producer_status_ctx_t *ctx, size_t size);
 static ngx_uint_t ngx_http_kafka_producer_status_shift(
     ngx_http_kafka_producer_status_ctx_t *ctx, size_t size);
 static u_short *ngx_http_kafka_producer_status_page(
     ngx_http_kafka_producer_status_ctx_t *ctx,
-    ngx_http_kafka_producer_record_t *rec);
+    ngx_http_kafka_producer_status_node_t *rec);
 static size_t ngx_http_kafka_producer_status_size(
-    ngx_http_kafka_producer_record_t *rec);
+    ngx_http_kafka_producer_status_node_t *rec);
 static ngx_int_t ngx_http_kafka_producer_status_parse_id(ngx_str_t *s,
     u_char *id);
 static ngx_int_t ngx_http_kafka_producer_status_error(ngx_pool_t *pool,
-    ngx_http_kafka_producer_record_t *rec, ngx_str_t *error);
+    ngx_http_kafka_producer_status_node_t *rec, ngx_str_t *error);
 
 
 static char *ngx_http_kafka_producer_states[] = {
@@ -363,7 +363,7 @@ ngx_http_kafka_producer_status_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
 {
     ngx_rbtree_node_t                **p;
-    ngx_http_kafka_producer_record_t  *rec, *rect;
+    ngx_http_kafka_producer_status_node_t  *rec, *rect;
 
     for ( ;; ) {
 
@@ -377,8 +377,8 @@ ngx_http_kafka_producer_status_rbtree_insert_value(ngx_rbtree_node_t *temp,
 
         } else { /* node->key == temp->key */
 
-            rec = (ngx_http_kafka_producer_record_t *) node;
-            rect = (ngx_http_kafka_producer_record_t *) temp;
+            rec = (ngx_http_kafka_producer_status_node_t *) node;
+            rect = (ngx_http_kafka_producer_status_node_t *) temp;
 
             p = (ngx_memcmp(rec->id, rect->id, NGX_HTTP_KAFKA_PRODUCER_ID_LEN)
                  < 0) ? &temp->left : &temp->right;
@@ -399,14 +399,14 @@ ngx_http_kafka_producer_status_rbtree_insert_value(ngx_rbtree_node_t *temp,
 }
 
 
-static ngx_http_kafka_producer_record_t *
+static ngx_http_kafka_producer_status_node_t *
 ngx_http_kafka_producer_status_lookup(
     ngx_http_kafka_producer_status_ctx_t *ctx, u_char *id)
 {
     ngx_int_t                          rc;
     ngx_rbtree_key_t                   key;
     ngx_rbtree_node_t                 *node, *sentinel;
-    ngx_http_kafka_producer_record_t  *rec;
+    ngx_http_kafka_producer_status_node_t  *rec;
 
     ngx_memcpy(&key, id, sizeof(ngx_rbtree_key_t));
 
@@ -427,7 +427,7 @@ ngx_http_kafka_producer_status_lookup(
 
         /* key == node->key */
 
-        rec = (ngx_http_kafka_producer_record_t *) node;
+        rec = (ngx_http_kafka_producer_status_node_t *) node;
 
         rc = ngx_memcmp(id, rec->id, NGX_HTTP_KAFKA_PRODUCER_ID_LEN);
 
@@ -544,12 +544,12 @@ ngx_http_kafka_producer_status_add(ngx_shm_zone_t *shm_zone, u_char *id,
     u_char                                *p;
     size_t                                 size;
     time_t                                 now;
-    ngx_http_kafka_producer_record_t      *rec;
+    ngx_http_kafka_producer_status_node_t      *rec;
     ngx_http_kafka_producer_status_ctx_t  *ctx;
 
     ctx = shm_zone->data;
 
-    size = offsetof(ngx_http_kafka_producer_record_t, data)
+    size = offsetof(ngx_http_kafka_producer_status_node_t, data)
            + ev->event_id.len + ev->key.len + ev->topic.len;
 
     now = ngx_time();
@@ -613,7 +613,7 @@ ngx_http_kafka_producer_status_expire(
     ngx_uint_t                         n;
     ngx_queue_t                       *q;
     ngx_http_kafka_producer_event_t    ev;
-    ngx_http_kafka_producer_record_t  *rec;
+    ngx_http_kafka_producer_status_node_t  *rec;
 
     /*
      * a few at a time, as limit_req does: the lock is held; a record's
@@ -623,7 +623,7 @@ ngx_http_kafka_producer_status_expire(
 
     for (n = 0; n < 8 && !ngx_queue_empty(&ctx->sh->done); n++) {
         q = ngx_queue_last(&ctx->sh->done);
-        rec = ngx_queue_data(q, ngx_http_kafka_producer_record_t, queue);
+        rec = ngx_queue_data(q, ngx_http_kafka_producer_status_node_t, queue);
 
         if (now - rec->finished < ctx->ttl) {
             break;
@@ -641,7 +641,7 @@ ngx_http_kafka_producer_status_expire(
 
     for (n = 0; n < 8 && !ngx_queue_empty(&ctx->sh->pending); n++) {
         q = ngx_queue_last(&ctx->sh->pending);
-        rec = ngx_queue_data(q, ngx_http_kafka_producer_record_t, queue);
+        rec = ngx_queue_data(q, ngx_http_kafka_producer_status_node_t, queue);
 
         if (now < rec->expires) {
             break;
@@ -654,7 +654,7 @@ ngx_http_kafka_producer_status_expire(
 
 static void
 ngx_http_kafka_producer_status_set(ngx_http_kafka_producer_status_ctx_t *ctx,
-    ngx_http_kafka_producer_record_t *rec,
+    ngx_http_kafka_producer_status_node_t *rec,
     ngx_http_kafka_producer_event_t *ev, time_t now)
 {
     if (ev->err == RD_KAFKA_RESP_ERR_NO_ERROR && ev->reason == 0) {
@@ -679,7 +679,7 @@ ngx_http_kafka_producer_status_set(ngx_http_kafka_producer_status_ctx_t *ctx,
 
 static void
 ngx_http_kafka_producer_status_free(ngx_http_kafka_producer_status_ctx_t *ctx,
-    ngx_http_kafka_producer_record_t *rec)
+    ngx_http_kafka_producer_status_node_t *rec)
 {
     if (rec->state == NGX_HTTP_KAFKA_PRODUCER_PENDING) {
         (*ngx_http_kafka_producer_status_page(ctx, rec))--;
@@ -701,13 +701,13 @@ ngx_http_kafka_producer_status_free(ngx_http_kafka_producer_status_ctx_t *ctx,
  * the lock is held.
  */
 
-static ngx_http_kafka_producer_record_t *
+static ngx_http_kafka_producer_status_node_t *
 ngx_http_kafka_producer_status_evict(ngx_http_kafka_producer_status_ctx_t *ctx,
     size_t size)
 {
     ngx_uint_t                         n, shift;
     ngx_queue_t                       *q, *prev;
-    ngx_http_kafka_producer_record_t  *rec;
+    ngx_http_kafka_producer_status_node_t  *rec;
 
     shift = ngx_http_kafka_producer_status_shift(ctx, size);
 
@@ -718,7 +718,7 @@ ngx_http_kafka_producer_status_evict(ngx_http_kafka_producer_status_ctx_t *ctx,
          && n < NGX_HTTP_KAFKA_PRODUCER_EVICT_SCAN;
          q = ngx_queue_prev(q), n++)
     {
-        rec = ngx_queue_data(q, ngx_http_kafka_producer_record_t, queue);
+        rec = ngx_queue_data(q, ngx_http_kafka_producer_status_node_t, queue);
 
         if (ngx_http_kafka_producer_status_shift(ctx,
                                     ngx_http_kafka_producer_status_size(rec))
@@ -737,7 +737,7 @@ ngx_http_kafka_producer_status_evict(ngx_http_kafka_producer_status_ctx_t *ctx,
          q = prev, n++)
     {
         prev = ngx_queue_prev(q);
-        rec = ngx_queue_data(q, ngx_http_kafka_producer_record_t, queue);
+        rec = ngx_queue_data(q, ngx_http_kafka_producer_status_node_t, queue);
 
         if (*ngx_http_kafka_producer_status_page(ctx, rec)) {
             continue;
@@ -781,7 +781,7 @@ ngx_http_kafka_producer_status_shift(
 
 static u_short *
 ngx_http_kafka_producer_status_page(ngx_http_kafka_producer_status_ctx_t *ctx,
-    ngx_http_kafka_producer_record_t *rec)
+    ngx_http_kafka_producer_status_node_t *rec)
 {
     return &ctx->sh->pending_pages[((u_char *) rec - ctx->shpool->start)
                                    >> ngx_pagesize_shift];
@@ -789,9 +789,9 @@ ngx_http_kafka_producer_status_page(ngx_http_kafka_producer_status_ctx_t *ctx,
 
 
 static size_t
-ngx_http_kafka_producer_status_size(ngx_http_kafka_producer_record_t *rec)
+ngx_http_kafka_producer_status_size(ngx_http_kafka_producer_status_node_t *rec)
 {
-    return offsetof(ngx_http_kafka_producer_record_t, data)
+    return offsetof(ngx_http_kafka_producer_status_node_t, data)
            + rec->event_id_len + rec->key_len + rec->topic_len;
 }
 
@@ -801,7 +801,7 @@ ngx_http_kafka_producer_status_finish(u_char *id,
     ngx_http_kafka_producer_event_t *ev)
 {
     ngx_uint_t                              state;
-    ngx_http_kafka_producer_record_t       *rec;
+    ngx_http_kafka_producer_status_node_t       *rec;
     ngx_http_kafka_producer_status_ctx_t   *ctx;
     ngx_http_kafka_producer_main_conf_t    *kmcf;
 
@@ -841,7 +841,7 @@ ngx_http_kafka_producer_status_finish(u_char *id,
 void
 ngx_http_kafka_producer_status_delete(u_char *id)
 {
-    ngx_http_kafka_producer_record_t       *rec;
+    ngx_http_kafka_producer_status_node_t       *rec;
     ngx_http_kafka_producer_status_ctx_t   *ctx;
     ngx_http_kafka_producer_main_conf_t    *kmcf;
 
@@ -870,7 +870,7 @@ ngx_http_kafka_producer_status_handler(ngx_http_request_t *r)
     ngx_int_t                              rc;
     ngx_str_t                              arg, id_str, state, error;
     ngx_http_kafka_producer_event_t        ev;
-    ngx_http_kafka_producer_record_t      *rec, copy;
+    ngx_http_kafka_producer_status_node_t      *rec, copy;
     ngx_http_kafka_producer_main_conf_t   *kmcf;
     ngx_http_kafka_producer_status_ctx_t  *ctx;
     ngx_http_kafka_producer_json_t         f[10], *m;
@@ -1020,7 +1020,7 @@ ngx_http_kafka_producer_status_state(ngx_http_request_t *r, ngx_str_t *res,
     ngx_http_variable_value_t *v)
 {
     ngx_str_t                              s;
-    ngx_http_kafka_producer_record_t      *rec;
+    ngx_http_kafka_producer_status_node_t      *rec;
     ngx_http_kafka_producer_main_conf_t   *kmcf;
     ngx_http_kafka_producer_status_ctx_t  *ctx;
     u_char                                 id[NGX_HTTP_KAFKA_PRODUCER_ID_LEN];
@@ -1058,7 +1058,7 @@ ngx_http_kafka_producer_status_state(ngx_http_request_t *r, ngx_str_t *res,
 
 static ngx_int_t
 ngx_http_kafka_producer_status_error(ngx_pool_t *pool,
-    ngx_http_kafka_producer_record_t *rec, ngx_str_t *error)
+    ngx_http_kafka_producer_status_node_t *rec, ngx_str_t *error)
 {
     u_char      *p;
     const char  *name, *text;

@@ -551,3 +551,88 @@ is($h->{'content-type'}, 'application/problem+json', 'as problem+json');
 GET /ready
 --- error_code: 503
 --- response_body_like: "detail":"not ready: the plain producer is not available: this worker has no producers"
+
+
+
+=== TEST 42: kafka_producer_pass: a literal topic that is not a Kafka topic name
+--- config
+    location = /p {
+        kafka_producer_pass "bad topic";
+    }
+--- must_die
+--- error_log
+invalid Kafka topic name "bad topic"
+
+
+
+=== TEST 43: kafka_producer_pass: a literal topic outside kafka_producer_allowed_topics
+--- config
+    kafka_producer_allowed_topics events;
+
+    location = /p {
+        kafka_producer_pass others;
+    }
+--- must_die
+--- error_log
+the topic "others" of "kafka_producer_pass" is not in "kafka_producer_allowed_topics"
+
+
+
+=== TEST 44: kafka_producer_send_mode async requires a status zone
+--- no_default_http_config
+--- http_config
+    kafka_producer_brokers $TEST_NGINX_KAFKA_BROKERS;
+--- config
+    location = /p {
+        kafka_producer_pass       events;
+        kafka_producer_send_mode  async;
+    }
+--- must_die
+--- error_log
+"kafka_producer_send_mode async" requires "kafka_producer_status_zone"
+
+
+
+=== TEST 45: a sync kafka_producer_pass needs no status zone
+--- workers: 1
+--- no_default_http_config
+--- http_config
+    kafka_producer_brokers $TEST_NGINX_KAFKA_BROKERS;
+--- config
+    location = /p {
+        kafka_producer_pass  events-nozone;
+    }
+--- request
+GET /nothing
+--- error_code: 404
+--- test_code
+my ($s, $h, $b) = http_request('POST', '/p', 'hello');
+is($s, 200, '200') or diag($b);
+my ($p, $o) = $b =~ /^\{"topic":"events-nozone","partition":(\d+),"offset":(\d+),"timestamp":\d+\}$/;
+ok(defined $o, 'topic, partition, offset, timestamp');
+is(kafka_raw_at('events-nozone', $p, $o, '%s'), 'hello', 'the record is in the topic');
+--- no_kafka_check
+
+
+
+=== TEST 46: kafka_producer_header: a name with a space
+--- config
+    location = /p {
+        kafka_producer_pass    events;
+        kafka_producer_header  "bad name"  x;
+    }
+--- must_die
+--- error_log
+invalid record header name "bad name": no spaces or control characters
+
+
+
+=== TEST 47: kafka_producer_mode takes plain or idempotent
+--- config
+    location = /p {
+        kafka_producer_pass  events;
+        kafka_producer_mode  exactly-once;
+    }
+--- must_die
+--- error_log
+invalid value "exactly-once" in "kafka_producer_mode" directive, it must be "plain" or "idempotent"

@@ -248,8 +248,8 @@ cmp_ok($f->{OK}, '>', 0, 'async sends delivered');
 is($f->{refused} + $f->{not_accepted}, 0, 'the listening socket stayed open across reloads');
 --- no_error_log
 exited on signal
-still in flight at exit
-no delivery report for eventId
+shutdown, purging
+no delivery report for
 AddressSanitizer
 
 
@@ -316,8 +316,8 @@ cmp_ok($f->{202}, '>', 0, 'async sends accepted');
 cmp_ok($f->{refused}, '>', 0, 'connections after the quit are refused');
 --- no_error_log
 exited on signal
-still in flight at exit
-no delivery report for eventId
+shutdown, purging
+no delivery report for
 AddressSanitizer
 
 
@@ -376,6 +376,6 @@ cmp_ok($f->{OK}, '>', 0, 'async sends delivered');
 cmp_ok($f->{ERROR}, '>', 0, 'sends to the partition whose leader was down too long ended in ERROR');
 --- no_error_log
 exited on signal
-still in flight at exit
-no delivery report for eventId
+shutdown, purging
+no delivery report for
 AddressSanitizer

@@ -480,6 +480,16 @@ or undef) and C<headers_map> (name =E<gt> value).
 
 The record at that position, or undef.
 
+=item kafka_raw_at($topic, $partition, $offset, $format)
+
+The bytes kcat prints with C<-f $format> (default C<%s>, the value; C<%k>
+the key) for the record at that position: binary safe.
+
+=item kafka_count($topic)
+
+The number of records of a topic, 0 when the topic does not exist (the
+metadata request does not create it).
+
 =item kafka_count_event($topic, $eventId)
 
 Number of records whose payload eventId is $eventId.
@@ -600,7 +610,7 @@ our @EXPORT = qw(
     run_tests repeat_each test_count
     kafka_mock kafka_mock_args kafka_mock_binary kafka_bootstrap
     kafka_records kafka_record_at kafka_count_event kafka_produce
-    kafka_check_send
+    kafka_raw_at kafka_count kafka_check_send
     http_request status_wait async_delivered_once nginx_signal nginx_pid nginx_prefix nginx_port
     nginx_wait subtest note explain done_testing
 );
@@ -947,6 +957,22 @@ sub kafka_record_at {
     my $r = _kcat_record($line);
     return undef unless ($r->{offset} // -1) == $offset && ($r->{partition} // -1) == $partition;
     return $r;
+}
+
+# the raw bytes kcat's -f FORMAT prints for the record at partition/offset
+# ('%s' the value, '%k' the key, '%h' the headers), binary safe
+sub kafka_raw_at {
+    my ($topic, $partition, $offset, $format) = @_;
+    return _kcat('-C', '-b', kafka_bootstrap(), '-t', $topic, '-p', $partition,
+                 '-o', $offset, '-c', 1, '-e', '-q', '-f', $format // '%s');
+}
+
+# the number of records of a topic (0 when it does not exist)
+sub kafka_count {
+    my ($topic) = @_;
+    my $md = JSON::PP->new->decode(_kcat('-L', '-b', kafka_bootstrap(), '-J'));
+    return 0 unless grep { $_->{topic} eq $topic } @{ $md->{topics} || [] };
+    return scalar kafka_records($topic);
 }
 
 sub kafka_count_event {
