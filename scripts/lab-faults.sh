@@ -190,7 +190,12 @@ fault_off() {
 
     if [ "$channel" = mock ]; then
         case $what in
-            latency|timeout) mock_fault "rtt all 0" ;;
+            latency) mock_fault "rtt all 0" ;;
+            # the answers delayed 60 s would hold the connections up:
+            # closed once (as Toxiproxy's timeout toxic closes them)
+            timeout) mock_fault "rtt all 0"
+                     mock_fault "down all"
+                     mock_fault "up all" ;;
             loss) mock_fault "up all" ;;
             late-ack) ;;
         esac

@@ -104,7 +104,7 @@ like($s, qr/^50[34]$/, "every broker down: $s") or diag($b);
 
 ($rc, $out) = main::fault('-s', $::Sock, 'reset');
 is($rc, 0, 'reset: exit 0');
-like($out, qr/^rtt all 0: ok\nup all: ok\n$/, 'reset: rtt all 0 and up all');
+like($out, qr/^rtt all 0: ok\ndown all: ok\nup all: ok\n$/, 'reset: rtt all 0, down all, up all');
 
 my $uri = '/api/v1/send?mode=idempotent&eventId=ws-2-up';
 for (1 .. 20) {
