@@ -142,6 +142,22 @@ send() {
 
 }
 
+# warm: one send of each mode to partitions 0, 1 and 2, not recorded: a
+# fault is added to a running system, whose producers are connected to
+# every broker already (a producer that connects under a 5 s latency pays
+# it for each request of the handshake too, and times out)
+warm() {
+    local p mode
+
+    for p in 0 1 2; do
+        for mode in plain idempotent; do
+            curl -s -o /dev/null --max-time 10 -X POST \
+                "$API_URL/api/v1/send?mode=$mode&eventId=LAB-$run-warm-$mode-$p&partition=$p" \
+                || true
+        done
+    done
+}
+
 # follow REQUEST_ID MAX_SECONDS: polls the async status until it is not
 # PENDING; prints and returns the last state
 follow() {
@@ -276,6 +292,7 @@ for scenario in "${scenarios[@]}"; do
 
     latency)
         log "latency: 5 s on every answer (toxic latency_5s / rtt all 5000)"
+        warm
         fault_on latency
         send latency-plain plain sync 15
         send latency-idempotent idempotent sync 15
@@ -285,6 +302,7 @@ for scenario in "${scenarios[@]}"; do
 
     timeout)
         log "timeout: no answer (toxic timeout_2s / rtt all 60000)"
+        warm
         fault_on timeout
         send timeout-idempotent idempotent sync 10
         send timeout-async idempotent async 10
@@ -296,6 +314,7 @@ for scenario in "${scenarios[@]}"; do
 
     broker-loss)
         log "broker-loss: every broker unreachable (proxy disabled / down all)"
+        warm
         fault_on loss
         send loss-async idempotent async 10
         request=$SENT_REQUEST
@@ -311,6 +330,7 @@ for scenario in "${scenarios[@]}"; do
         # socket timeout (1 s) and resends once the fault is gone: the
         # broker has the first copy already
         for mode in plain idempotent; do
+            warm
             if [ "$channel" = mock ]; then
                 log "late-ack ($mode): broker 1 appends the next send at" \
                     "once and answers 3 s later"
