@@ -84,6 +84,7 @@
 #define KM_IN_CLIENT        2
 #define KM_CLIENTS_MAX      8
 #define KM_INPUTS_MAX       (KM_IN_CLIENT + KM_CLIENTS_MAX)
+#define KM_TOO_MANY         "error: too many clients\n"
 
 #define KM_ALL_BROKERS      -1
 #define KM_NO_BROKER        -1
@@ -1252,7 +1253,7 @@ km_socket_accept(int ls, km_input_t *in)
         }
 
         if (i == KM_INPUTS_MAX) {
-            if (write(fd, "error: too many clients\n", 24) != 24) {
+            if (write(fd, KM_TOO_MANY, sizeof(KM_TOO_MANY) - 1) == -1) {
                 /* the client is told nothing more: it sees the close */
             }
 
