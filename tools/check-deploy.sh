@@ -39,7 +39,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 usage() {
-    sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'
     echo
     echo "usage: tools/check-deploy.sh [-h]"
 }

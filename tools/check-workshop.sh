@@ -31,7 +31,7 @@ build=${BUILD:-$top/build}
 export BUILD=$build
 
 if [ "${1:-}" = -h ]; then
-    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 

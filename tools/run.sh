@@ -40,7 +40,7 @@ prefix=${RUN_DIR:-$build/run}
 nginx=${NGINX:-/usr/sbin/nginx}
 
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-    sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 
