@@ -16,7 +16,8 @@
 #   5. tools/readback: records, count per eventId, duplicates
 #   6. tools/load: the summary (statuses, req/s, p50/p99, read back)
 #   7. scripts/lab-faults.sh: baseline without Toxiproxy, the toxic
-#      scenarios refused with "Toxiproxy not reachable at URL"
+#      scenarios refused with "Toxiproxy not reachable at URL"; every
+#      scenario against a stub of Toxiproxy's API (the requests it gets)
 #   8. Ctrl-C (SIGINT): nginx and the mock stop, run.env and the socket
 #      are removed; tools/fault then fails at once
 #
@@ -37,6 +38,7 @@ fi
 
 tmp=$(mktemp -d /tmp/check-workshop.XXXXXX)
 run_pid=
+stub_pid=
 checks=0
 start_time=$SECONDS
 
@@ -54,6 +56,10 @@ fail() {
 cleanup() {
     local rc=$? i
 
+    if [ -n "$stub_pid" ]; then
+        kill "$stub_pid" 2>/dev/null || true
+        wait "$stub_pid" 2>/dev/null || true
+    fi
     if [ -n "$run_pid" ] && kill -0 "$run_pid" 2>/dev/null; then
         kill -TERM "$run_pid" 2>/dev/null || true
         for ((i = 0; i < 100; i++)); do
@@ -253,6 +259,60 @@ grep -q "Toxiproxy not reachable at $noproxy: start \`make lab\`" "$tmp/faults.l
     || fail "baseline did not run: $(cat "$tmp/faults.log")"
 grep -q '^latency-' "$tmp/faults.log" && fail "latency ran without Toxiproxy"
 ok "lab-faults.sh: baseline 3 sends x 1 record, then 'Toxiproxy not reachable at $noproxy', exit 1"
+
+# the Toxiproxy path, against a stub of its API that logs every request
+# (no fault is applied: this checks the requests, not their effect)
+stub_port=$(free_port)
+cat > "$tmp/toxiproxy-stub.py" <<'EOF'
+import http.server, sys
+
+class H(http.server.BaseHTTPRequestHandler):
+    def answer(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n).decode()
+        with open(sys.argv[2], "a") as log:
+            log.write(f"{self.command} {self.path} {body}\n")
+        out = b'{"name":"kafka-proxy","enabled":true,"toxics":[]}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    do_GET = do_POST = do_DELETE = answer
+    def log_message(self, *args):
+        pass
+
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOF
+python3 "$tmp/toxiproxy-stub.py" "$stub_port" "$tmp/toxiproxy.log" \
+    > /dev/null 2>&1 &
+stub_pid=$!
+for ((i = 0; i < 50; i++)); do
+    curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$stub_port/version" && break
+    sleep 0.1
+done
+rc=0
+NO_COLOR=1 scripts/lab-faults.sh -a "$api" -t "http://127.0.0.1:$stub_port" \
+    latency timeout broker-loss late-ack > "$tmp/faults-stub.log" 2>&1 || rc=$?
+kill "$stub_pid" 2>/dev/null || true
+wait "$stub_pid" 2>/dev/null || true
+stub_pid=
+[ "$rc" -eq 0 ] || fail "lab-faults.sh with a Toxiproxy stub: exit $rc: $(cat "$tmp/faults-stub.log")"
+for want in 'POST /proxies/kafka-proxy/toxics .*"name":"latency_5s","type":"latency".*"latency":5000' \
+            'DELETE /proxies/kafka-proxy/toxics/latency_5s' \
+            'POST /proxies/kafka-proxy/toxics .*"name":"timeout_2s","type":"timeout"' \
+            'POST /proxies/kafka-proxy {"enabled":false}' \
+            'POST /proxies/kafka-proxy {"enabled":true}' \
+            'POST /proxies/kafka-proxy/toxics .*"name":"late_ack".*"latency":3000' \
+            'DELETE /proxies/kafka-proxy/toxics/late_ack'
+do
+    grep -q -- "$want" "$tmp/toxiproxy.log" \
+        || fail "Toxiproxy stub never got '$want': $(cat "$tmp/toxiproxy.log")"
+done
+[ "$(grep -c '^late-ack-.* 200 ' "$tmp/faults-stub.log")" -eq 2 ] \
+    || fail "late-ack sends: $(cat "$tmp/faults-stub.log")"
+ok "lab-faults.sh latency timeout broker-loss late-ack against a Toxiproxy" \
+   "stub: every toxic added and removed, the proxy disabled and enabled"
 
 # ---------------------------------------------------------------------------
 echo "== check-workshop: 8. Ctrl-C"
