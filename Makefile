@@ -28,7 +28,7 @@ SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
 .PHONY: all deps run test test-asan fuzz fuzz-build fuzz-deps \
         test-valgrind valgrind-deps clean
 
-all: $(BUILD)/$(MODULE) $(BUILD)/kafka-mock
+all: $(BUILD)/$(MODULE) $(BUILD)/kafka-mock $(BUILD)/rdkafka-fail-new.so
 
 deps:
 	@tools/install-deps.sh
@@ -61,13 +61,19 @@ $(BUILD)/kafka-mock: tools/kafka-mock.c
 	mkdir -p $(BUILD)
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka
 
+# a test fault injector (LD_PRELOAD): rd_kafka_new() fails on demand
+$(BUILD)/rdkafka-fail-new.so: tools/rdkafka-fail-new.c
+	mkdir -p $(BUILD)
+	$(CC) -O2 -g -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl -lrdkafka
+
 run: deps all
 	tools/run.sh
 
 test: deps all
 	prove -r t/
 
-test-asan: deps $(ASAN_BUILD)/$(MODULE) $(BUILD)/kafka-mock
+test-asan: deps $(ASAN_BUILD)/$(MODULE) $(BUILD)/kafka-mock \
+           $(BUILD)/rdkafka-fail-new.so
 	TEST_NGINX_MODULE=$(ASAN_BUILD)/$(MODULE) \
 	TEST_NGINX_LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	    prove -r t/
@@ -147,7 +153,8 @@ VALGRIND_TESTS ?= t/010-send.t t/020-errors.t t/030-config.t t/040-faults.t
 valgrind-deps: deps
 	$(call install_missing,valgrind)
 
-test-valgrind: valgrind-deps $(VALGRIND_BUILD)/$(MODULE) $(BUILD)/kafka-mock
+test-valgrind: valgrind-deps $(VALGRIND_BUILD)/$(MODULE) $(BUILD)/kafka-mock \
+               $(BUILD)/rdkafka-fail-new.so
 	TEST_NGINX_VALGRIND=1 TEST_NGINX_MODULE=$(VALGRIND_BUILD)/$(MODULE) \
 	    prove $(VALGRIND_TESTS)
 

@@ -163,8 +163,9 @@ static ngx_command_t  ngx_http_kafka_producer_commands[] = {
       offsetof(ngx_http_kafka_producer_loc_conf_t, status_uri),
       NULL },
 
+    /* where "set" works: the rewrite phase runs in server and location */
     { ngx_string("set_kafka_producer_state"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_SIF_CONF
+      NGX_HTTP_SRV_CONF|NGX_HTTP_SIF_CONF
                         |NGX_HTTP_LOC_CONF|NGX_HTTP_LIF_CONF|NGX_CONF_TAKE2,
       ndk_set_var_value,
       0,
@@ -254,7 +255,8 @@ ngx_http_kafka_producer_init_main_conf(ngx_conf_t *cf, void *conf)
      * it lingers 1ms
      */
     ngx_conf_init_msec_value(kmcf->idempotent_linger, 1);
-    ngx_conf_init_msec_value(kmcf->shutdown_timeout, 5000);
+
+    /* kafka_producer_shutdown_timeout: the delivery timeout by default */
     ngx_conf_init_uint_value(kmcf->retries, 10);
 
     if (kmcf->locations == 0) {
@@ -296,10 +298,10 @@ ngx_http_kafka_producer_create_loc_conf(ngx_conf_t *cf)
      *
      *     klcf->topic = { 0, NULL };
      *     klcf->status_uri = { 0, NULL };
+     *     klcf->health = NGX_HTTP_KAFKA_PRODUCER_HEALTH_LIVE;
      */
 
     klcf->allowed_topics = NGX_CONF_UNSET_PTR;
-    klcf->health_detail = NGX_CONF_UNSET;
 
     return klcf;
 }
@@ -319,7 +321,12 @@ ngx_http_kafka_producer_merge_loc_conf(ngx_conf_t *cf, void *parent,
                              "/api/v1/status");
     ngx_conf_merge_ptr_value(conf->allowed_topics, prev->allowed_topics,
                              NULL);
-    ngx_conf_merge_value(conf->health_detail, prev->health_detail, 0);
+
+    /*
+     * "health" is not merged: like a content handler, the parameter of
+     * "kafka_producer_health" belongs to the location that has it, and a
+     * nested plain health check never inherits "detail"
+     */
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
@@ -476,16 +483,21 @@ ngx_http_kafka_producer_handler(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         value = cf->args->elts;
+        klcf = conf;
 
-        if (ngx_strcmp(value[1].data, "detail") != 0) {
+        if (ngx_strcmp(value[1].data, "detail") == 0) {
+            klcf->health = NGX_HTTP_KAFKA_PRODUCER_HEALTH_DETAIL;
+
+        } else if (ngx_strcmp(value[1].data, "ready") == 0) {
+            klcf->health = NGX_HTTP_KAFKA_PRODUCER_HEALTH_READY;
+
+        } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\", "
-                               "it must be \"detail\"", &value[1]);
+                               "it must be \"detail\" or \"ready\"",
+                               &value[1]);
             return NGX_CONF_ERROR;
         }
-
-        klcf = conf;
-        klcf->health_detail = 1;
 
         return NGX_CONF_OK;
     }

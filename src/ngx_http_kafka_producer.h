@@ -62,11 +62,16 @@ typedef struct {
 } ngx_http_kafka_producer_main_conf_t;
 
 
+#define NGX_HTTP_KAFKA_PRODUCER_HEALTH_LIVE    0
+#define NGX_HTTP_KAFKA_PRODUCER_HEALTH_DETAIL  1
+#define NGX_HTTP_KAFKA_PRODUCER_HEALTH_READY   2
+
+
 typedef struct {
     ngx_str_t                         topic;
     ngx_str_t                         status_uri;
     ngx_array_t                      *allowed_topics; /* of topic_t or NULL */
-    ngx_flag_t                        health_detail;
+    ngx_uint_t                        health;     /* HEALTH_LIVE, ... */
 } ngx_http_kafka_producer_loc_conf_t;
 
 
@@ -90,6 +95,13 @@ typedef struct {
     int64_t                           offset;     /* -1: not known */
     rd_kafka_resp_err_t               err;
     ngx_uint_t                        reason;
+
+    /*
+     * what is known of a failed message: RD_KAFKA_MSG_STATUS_NOT_PERSISTED
+     * (safe to retry) or RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED (it may be
+     * in the topic), see rd_kafka_message_status()
+     */
+    rd_kafka_msg_status_t             persisted;
 } ngx_http_kafka_producer_event_t;
 
 
@@ -121,6 +133,18 @@ struct ngx_http_kafka_producer_client_s {
     ngx_uint_t                        n;          /* messages in flight */
     ngx_log_t                        *log;
 
+    /*
+     * a producer that could not be created (or replaced) is retried with
+     * an exponential backoff: "retry" is its timer, "error" the reason
+     * new sends are refused meanwhile
+     */
+    ngx_event_t                       retry;
+    ngx_msec_t                        backoff;    /* ms, 0: none */
+    ngx_msec_t                        retry_at;   /* ngx_current_msec */
+    ngx_uint_t                        failures;   /* in a row */
+    ngx_str_t                         error;
+    u_char                            error_buf[256];
+
     /* this worker's counters, kept when the producer is replaced */
     ngx_uint_t                        delivered;
     ngx_uint_t                        failed;
@@ -138,6 +162,7 @@ struct ngx_http_kafka_producer_client_s {
     unsigned                          fatal:1;
     unsigned                          purged:1;
     unsigned                          brokers_down:1;
+    unsigned                          delivered_since_open:1;
 };
 
 

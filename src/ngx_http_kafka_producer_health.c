@@ -9,6 +9,11 @@
  * producers instead: this worker's counters, and what librdkafka's last
  * statistics tell (brokers known and connected, the idempotent producer's
  * state, producer id and epoch).
+ *
+ * "kafka_producer_health ready;" is a readiness probe: 200 when each of
+ * this worker's producers exists, has no fatal error pending and is
+ * connected to at least one broker (librdkafka's statistics), 503 with a
+ * problem+json that says why otherwise.
  */
 
 
@@ -18,6 +23,7 @@
 
 
 static ngx_int_t ngx_http_kafka_producer_health_detail(ngx_http_request_t *r);
+static ngx_int_t ngx_http_kafka_producer_health_ready(ngx_http_request_t *r);
 static ngx_int_t ngx_http_kafka_producer_health_client(ngx_http_request_t *r,
     ngx_http_kafka_producer_client_t *client, ngx_str_t *json,
     ngx_uint_t *up);
@@ -52,8 +58,13 @@ ngx_http_kafka_producer_health_handler(ngx_http_request_t *r)
 
     klcf = ngx_http_get_module_loc_conf(r, ngx_http_kafka_producer_module);
 
-    if (klcf->health_detail) {
+    switch (klcf->health) {
+
+    case NGX_HTTP_KAFKA_PRODUCER_HEALTH_DETAIL:
         return ngx_http_kafka_producer_health_detail(r);
+
+    case NGX_HTTP_KAFKA_PRODUCER_HEALTH_READY:
+        return ngx_http_kafka_producer_health_ready(r);
     }
 
     return ngx_http_kafka_producer_send_text(r, NGX_HTTP_OK,
@@ -119,14 +130,69 @@ ngx_http_kafka_producer_health_detail(ngx_http_request_t *r)
 
 
 static ngx_int_t
+ngx_http_kafka_producer_health_ready(ngx_http_request_t *r)
+{
+    time_t                             retry_after;
+    ngx_str_t                          reason, status;
+    ngx_uint_t                         mode;
+    ngx_http_kafka_producer_json_t     f[2], *m;
+    ngx_http_kafka_producer_client_t  *client;
+
+    for (mode = 0; mode < NGX_HTTP_KAFKA_PRODUCER_NMODES; mode++) {
+        client = ngx_http_kafka_producer_client_get(mode);
+
+        if (ngx_http_kafka_producer_client(mode) == NULL) {
+            retry_after = ngx_http_kafka_producer_client_unavailable(mode,
+                                                                   &reason);
+
+            return ngx_http_kafka_producer_problem_kafka(r,
+                                  NGX_HTTP_SERVICE_UNAVAILABLE, 0,
+                                  NGX_HTTP_KAFKA_PRODUCER_PERSISTED_UNKNOWN,
+                                  retry_after,
+                                  "not ready: the %s producer is not "
+                                  "available: %V",
+                                  ngx_http_kafka_producer_mode_names[mode],
+                                  &reason);
+        }
+
+        if (client->stats_time == 0 || client->brokers_up == 0) {
+            return ngx_http_kafka_producer_problem(r,
+                                  NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  client->brokers_down
+                                  ? RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN : 0,
+                                  "not ready: the %s producer %s",
+                                  ngx_http_kafka_producer_mode_names[mode],
+                                  client->stats_time
+                                  ? "is connected to no broker"
+                                  : "has no statistics yet "
+                                    "(statistics.interval.ms)");
+        }
+    }
+
+    ngx_str_set(&status, "READY");
+
+    m = f;
+
+    ngx_http_kafka_producer_json_str(m, "status", &status);
+    ngx_http_kafka_producer_json_num(m, "pid", ngx_pid);
+
+    return ngx_http_kafka_producer_send_json(r, NGX_HTTP_OK, f, m - f);
+}
+
+
+static ngx_int_t
 ngx_http_kafka_producer_health_client(ngx_http_request_t *r,
     ngx_http_kafka_producer_client_t *client, ngx_str_t *json,
     ngx_uint_t *up)
 {
     ngx_str_t                        name, state, idemp, *down;
-    ngx_http_kafka_producer_json_t   f[16], *m;
+    ngx_http_kafka_producer_json_t   f[18], *m;
 
-    if (client->rk == NULL || client->fatal) {
+    if (client->rk == NULL && client->error.len && client->replaced == 0) {
+        ngx_str_set(&state, "UNAVAILABLE");
+        *up = 0;
+
+    } else if (client->rk == NULL || client->fatal) {
         ngx_str_set(&state, "REPLACING");
         *up = 0;
 
@@ -159,6 +225,14 @@ ngx_http_kafka_producer_health_client(ngx_http_request_t *r,
     ngx_http_kafka_producer_json_num(m, "replaced", client->replaced);
     ngx_http_kafka_producer_json_num(m, "lingerMs", client->linger);
     ngx_http_kafka_producer_json_raw(m, "allBrokersDown", down);
+
+    if (client->rk == NULL && client->error.len) {
+        ngx_http_kafka_producer_json_str(m, "error", &client->error);
+        ngx_http_kafka_producer_json_num(m, "retryInMs",
+                                  ngx_max((ngx_msec_int_t) (client->retry_at
+                                                        - ngx_current_msec),
+                                          0));
+    }
 
     if (client->stats_time) {
         ngx_http_kafka_producer_json_num(m, "brokers", client->brokers);

@@ -16,12 +16,21 @@ static ngx_int_t ngx_http_kafka_producer_send_object(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_http_kafka_producer_json_t *f,
     ngx_uint_t n);
 static size_t ngx_http_kafka_producer_json_plain(u_char *p, size_t len);
+static ngx_int_t ngx_http_kafka_producer_problem_v(ngx_http_request_t *r,
+    ngx_uint_t status, rd_kafka_resp_err_t err, ngx_int_t persisted,
+    time_t retry_after, const char *fmt, va_list args);
 
 
 static ngx_str_t  ngx_http_kafka_producer_json_type =
     ngx_string("application/json");
 static ngx_str_t  ngx_http_kafka_producer_problem_type =
     ngx_string("application/problem+json");
+
+/* the "persisted" member: known not written, or maybe written */
+ngx_str_t  ngx_http_kafka_producer_persisted[] = {
+    ngx_string("no"),
+    ngx_string("possibly")
+};
 
 
 size_t
@@ -338,15 +347,48 @@ ngx_int_t
 ngx_http_kafka_producer_problem(ngx_http_request_t *r, ngx_uint_t status,
     rd_kafka_resp_err_t err, const char *fmt, ...)
 {
-    u_char                           buf[NGX_MAX_ERROR_STR], *p;
-    va_list                          args;
-    ngx_str_t                        detail, title, name;
-    ngx_table_elt_t                 *h;
-    ngx_http_kafka_producer_json_t   f[6], *m;
+    ngx_int_t  rc;
+    va_list    args;
 
     va_start(args, fmt);
-    p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
+    rc = ngx_http_kafka_producer_problem_v(r, status, err,
+                                  NGX_HTTP_KAFKA_PRODUCER_PERSISTED_UNKNOWN,
+                                  status == NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  fmt, args);
     va_end(args);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_kafka_producer_problem_kafka(ngx_http_request_t *r,
+    ngx_uint_t status, rd_kafka_resp_err_t err, ngx_int_t persisted,
+    time_t retry_after, const char *fmt, ...)
+{
+    ngx_int_t  rc;
+    va_list    args;
+
+    va_start(args, fmt);
+    rc = ngx_http_kafka_producer_problem_v(r, status, err, persisted,
+                                           retry_after, fmt, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_kafka_producer_problem_v(ngx_http_request_t *r, ngx_uint_t status,
+    rd_kafka_resp_err_t err, ngx_int_t persisted, time_t retry_after,
+    const char *fmt, va_list args)
+{
+    u_char                           buf[NGX_MAX_ERROR_STR], *p;
+    ngx_str_t                        detail, title, name;
+    ngx_table_elt_t                 *h;
+    ngx_http_kafka_producer_json_t   f[7], *m;
+
+    p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
 
     detail.data = buf;
     detail.len = p - buf;
@@ -380,15 +422,21 @@ ngx_http_kafka_producer_problem(ngx_http_request_t *r, ngx_uint_t status,
         ngx_str_set(&title, "Internal Server Error");
     }
 
-    if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+    if (retry_after > 0) {
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         h->hash = 1;
         ngx_str_set(&h->key, "Retry-After");
-        ngx_str_set(&h->value, "1");
+        h->value.data = p;
+        h->value.len = ngx_sprintf(p, "%T", retry_after) - p;
     }
 
     m = f;
@@ -403,6 +451,12 @@ ngx_http_kafka_producer_problem(ngx_http_request_t *r, ngx_uint_t status,
         name.data = (u_char *) rd_kafka_err2name(err);
         name.len = ngx_strlen(name.data);
         ngx_http_kafka_producer_json_str(m, "kafkaError", &name);
+    }
+
+    if (persisted != NGX_HTTP_KAFKA_PRODUCER_PERSISTED_UNKNOWN) {
+        ngx_http_kafka_producer_json_str(m, "persisted",
+                    &ngx_http_kafka_producer_persisted[persisted
+                          == RD_KAFKA_MSG_STATUS_NOT_PERSISTED ? 0 : 1]);
     }
 
     return ngx_http_kafka_producer_send_object(r, status,

@@ -55,8 +55,26 @@ ngx_int_t ngx_http_kafka_producer_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_http_kafka_producer_json_t *f, ngx_uint_t n);
 ngx_int_t ngx_http_kafka_producer_send_text(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_str_t *body);
+/*
+ * problem: answers "status" with an RFC 9457 problem+json body: type
+ * about:blank, title, status, "detail" from fmt (ngx_sprintf() formats),
+ * "kafkaError" (librdkafka's error name) unless err is NO_ERROR; a 503
+ * gets "Retry-After: 1".  Returns what a content handler returns.
+ *
+ * problem_kafka: the same for a message that failed, with "persisted"
+ * ("no" for RD_KAFKA_MSG_STATUS_NOT_PERSISTED, "possibly" otherwise;
+ * NGX_HTTP_KAFKA_PRODUCER_PERSISTED_UNKNOWN leaves it out) and a
+ * "Retry-After" of "retry_after" seconds (0: none).
+ */
+#define NGX_HTTP_KAFKA_PRODUCER_PERSISTED_UNKNOWN  -1
+
 ngx_int_t ngx_http_kafka_producer_problem(ngx_http_request_t *r,
     ngx_uint_t status, rd_kafka_resp_err_t err, const char *fmt, ...);
+ngx_int_t ngx_http_kafka_producer_problem_kafka(ngx_http_request_t *r,
+    ngx_uint_t status, rd_kafka_resp_err_t err, ngx_int_t persisted,
+    time_t retry_after, const char *fmt, ...);
+
+extern ngx_str_t  ngx_http_kafka_producer_persisted[];
 ngx_int_t ngx_http_kafka_producer_not_allowed(ngx_http_request_t *r,
     ngx_str_t *allow);
 

@@ -14,18 +14,35 @@
 #include "ngx_http_kafka_producer_send.h"
 #include "ngx_http_kafka_producer_status.h"
 
+#include <grp.h>
+#include <pwd.h>
 
+
+static char *ngx_http_kafka_producer_check_producers(ngx_conf_t *cf,
+    ngx_http_kafka_producer_main_conf_t *kmcf);
+static ngx_int_t ngx_http_kafka_producer_check_modes(
+    ngx_http_kafka_producer_main_conf_t *kmcf, char *errstr, size_t size);
 static ngx_int_t ngx_http_kafka_producer_client_init(ngx_cycle_t *cycle,
     ngx_http_kafka_producer_main_conf_t *kmcf, ngx_uint_t mode);
 static ngx_int_t ngx_http_kafka_producer_client_open(
     ngx_http_kafka_producer_client_t *client);
+static void ngx_http_kafka_producer_client_failed(
+    ngx_http_kafka_producer_client_t *client, ngx_err_t err,
+    const char *reason);
+static void ngx_http_kafka_producer_client_backoff(
+    ngx_http_kafka_producer_client_t *client);
+static void ngx_http_kafka_producer_retry_handler(ngx_event_t *ev);
 static void ngx_http_kafka_producer_client_close(
-    ngx_http_kafka_producer_client_t *client, ngx_msec_t timeout);
+    ngx_http_kafka_producer_client_t *client);
 static void ngx_http_kafka_producer_client_fail(
     ngx_http_kafka_producer_client_t *client, ngx_uint_t reason);
 static void ngx_http_kafka_producer_client_poll(
     ngx_http_kafka_producer_client_t *client);
 static void ngx_http_kafka_producer_notify_handler(ngx_event_t *rev);
+static void ngx_http_kafka_producer_exit_start(ngx_log_t *log);
+static void ngx_http_kafka_producer_shutdown_handler(ngx_event_t *ev);
+static void ngx_http_kafka_producer_exit_purge(ngx_log_t *log,
+    ngx_uint_t nonblocking);
 static void ngx_http_kafka_producer_poll_handler(ngx_event_t *ev);
 static void ngx_http_kafka_producer_delivery(rd_kafka_t *rk,
     const rd_kafka_message_t *m, void *opaque);
@@ -40,6 +57,8 @@ static int ngx_http_kafka_producer_stats(rd_kafka_t *rk, char *json,
 static u_char *ngx_http_kafka_producer_stats_value(u_char *p, u_char *last,
     char *name);
 static int64_t ngx_http_kafka_producer_stats_int(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_kafka_producer_error_map(rd_kafka_resp_err_t err,
+    ngx_uint_t brokers_down);
 static ngx_int_t ngx_http_kafka_producer_conf_set(ngx_conf_t *cf,
     rd_kafka_conf_t *conf, char *name, char *value);
 
@@ -55,11 +74,24 @@ static ngx_http_kafka_producer_client_t
  */
 static ngx_event_t   ngx_http_kafka_producer_poll_ev;
 static ngx_uint_t    ngx_http_kafka_producer_in_flight;
-static ngx_msec_t    ngx_http_kafka_producer_exit_deadline;
-static ngx_msec_t    ngx_http_kafka_producer_exit_started;
+
+/*
+ * A graceful shutdown gives the messages in flight
+ * kafka_producer_shutdown_timeout, then purges them ("shutdown_ev");
+ * "exit_purged" is when, and what librdkafka has not reported
+ * NGX_HTTP_KAFKA_PRODUCER_PURGE_WAIT ms later is failed by us.
+ */
+static ngx_event_t   ngx_http_kafka_producer_shutdown_ev;
+static ngx_uint_t    ngx_http_kafka_producer_exit_started;
+static ngx_msec_t    ngx_http_kafka_producer_exit_purged;
 static ngx_msec_t    ngx_http_kafka_producer_shutdown_timeout;
 
 #define NGX_HTTP_KAFKA_PRODUCER_POLL_INTERVAL  1000
+#define NGX_HTTP_KAFKA_PRODUCER_PURGE_WAIT     2000
+
+/* retries of a producer that cannot be created, in ms */
+#define NGX_HTTP_KAFKA_PRODUCER_BACKOFF_MIN    500
+#define NGX_HTTP_KAFKA_PRODUCER_BACKOFF_MAX    30000
 
 /*
  * Delivery contexts are recycled: a send takes one from this list instead
@@ -135,9 +167,8 @@ char *
 ngx_http_kafka_producer_init_conf(ngx_conf_t *cf,
     ngx_http_kafka_producer_main_conf_t *kmcf)
 {
-    char                 buf[64], errstr[512];
+    char                 buf[64];
     size_t               size;
-    rd_kafka_t          *rk;
     ngx_uint_t           i, linger_option;
     ngx_keyval_t        *kv;
     rd_kafka_conf_t     *conf;
@@ -254,6 +285,8 @@ ngx_http_kafka_producer_init_conf(ngx_conf_t *cf,
         kmcf->delivery_timeout = ngx_atoi((u_char *) buf, size - 1);
     }
 
+    ngx_conf_init_msec_value(kmcf->shutdown_timeout, kmcf->delivery_timeout);
+
     if (kmcf->delivery_timeout == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "an infinite delivery timeout "
@@ -275,38 +308,291 @@ ngx_http_kafka_producer_init_conf(ngx_conf_t *cf,
 
     /*
      * Some properties are checked only when a producer is created (TLS
-     * files, SASL mechanisms, their combinations): create one that does
-     * not connect and destroy it at once, so that "nginx -t" and a reload
-     * catch them.  No thread of it outlives rd_kafka_destroy(), and the
-     * workers are forked later.
+     * files, SASL mechanisms, what idempotence refuses): build both
+     * producers exactly as a worker will, as the worker's user, so that
+     * "nginx -t" and a reload catch what would stop every worker.
      */
 
-    conf = rd_kafka_conf_dup(conf);
+    return ngx_http_kafka_producer_check_producers(cf, kmcf);
+}
+
+
+/*
+ * The configuration of one producer, as the workers run it: the common
+ * properties of "kmcf->conf", then what defines the mode.  Returns a new
+ * rd_kafka_conf_t that the caller owns (rd_kafka_new() takes it, or
+ * rd_kafka_conf_destroy()), or NULL when memory runs out.
+ */
+
+rd_kafka_conf_t *
+ngx_http_kafka_producer_conf_mode(ngx_http_kafka_producer_main_conf_t *kmcf,
+    ngx_uint_t mode)
+{
+    char              errstr[512], buf[32];
+    size_t            size;
+    ngx_int_t         n;
+    rd_kafka_conf_t  *conf;
+
+    conf = rd_kafka_conf_dup(kmcf->conf);
     if (conf == NULL) {
+        return NULL;
+    }
+
+    if (mode == NGX_HTTP_KAFKA_PRODUCER_PLAIN) {
+        (void) rd_kafka_conf_set(conf, "enable.idempotence", "false",
+                                 errstr, sizeof(errstr));
+        (void) rd_kafka_conf_set(conf, "acks", "1", errstr, sizeof(errstr));
+
+        return conf;
+    }
+
+    (void) rd_kafka_conf_set(conf, "enable.idempotence", "true",
+                             errstr, sizeof(errstr));
+    (void) rd_kafka_conf_set(conf, "acks", "all", errstr, sizeof(errstr));
+
+    size = sizeof(buf);
+    if (rd_kafka_conf_get(conf, "max.in.flight.requests.per.connection",
+                          buf, &size)
+        == RD_KAFKA_CONF_OK)
+    {
+        n = ngx_atoi((u_char *) buf, size - 1);
+
+        if (n == NGX_ERROR || n > 5) {
+            (void) rd_kafka_conf_set(conf,
+                                     "max.in.flight.requests.per.connection",
+                                     "5", errstr, sizeof(errstr));
+        }
+    }
+
+    /*
+     * idempotence needs retries: a retry count of 0, whether set by
+     * "kafka_producer_retries" or by "kafka_producer_option retries" (an
+     * alias), keeps librdkafka's default for the idempotent producer
+     */
+
+    size = sizeof(buf);
+    if (rd_kafka_conf_get(conf, "message.send.max.retries", buf, &size)
+        == RD_KAFKA_CONF_OK
+        && ngx_atoi((u_char *) buf, size - 1) == 0)
+    {
+        (void) rd_kafka_conf_set(conf, "message.send.max.retries",
+                                 "2147483647", errstr, sizeof(errstr));
+    }
+
+    if (kmcf->idempotent_linger != kmcf->linger) {
+        ngx_sprintf((u_char *) buf, "%M%Z", kmcf->idempotent_linger);
+        (void) rd_kafka_conf_set(conf, "linger.ms", buf, errstr,
+                                 sizeof(errstr));
+    }
+
+    return conf;
+}
+
+
+/*
+ * Creates, then destroys, each producer a worker will create, with no
+ * broker connection.  When the master runs as root, this happens in a
+ * child process that switches to the worker's user first, as
+ * ngx_worker_process_init() does, so that files the worker cannot read
+ * (a CA, a keytab) are found now.  librdkafka's message goes to the
+ * parent through a pipe.  No librdkafka thread is ever left in the
+ * master: the check's threads end with rd_kafka_destroy() or with the
+ * child.
+ */
+
+static char *
+ngx_http_kafka_producer_check_producers(ngx_conf_t *cf,
+    ngx_http_kafka_producer_main_conf_t *kmcf)
+{
+    int               fd[2], status;
+    char              errstr[512];
+    ssize_t           n, len;
+    ngx_pid_t         pid;
+    ngx_uid_t         user;
+    ngx_gid_t         group;
+    struct group     *grp;
+    struct passwd    *pwd;
+    ngx_core_conf_t  *ccf;
+    const char       *username;
+
+    if (geteuid() != 0) {
+        if (ngx_http_kafka_producer_check_modes(kmcf, errstr, sizeof(errstr))
+            != NGX_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", errstr);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    /*
+     * the workers' user: the "user" directive, which precedes "http" in
+     * a configuration, or nginx's default, as ngx_core_module resolves it
+     */
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    if (ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+        user = ccf->user;
+        group = ccf->group;
+        username = ccf->username;
+
+    } else {
+        pwd = getpwnam(NGX_USER);
+        grp = getgrnam(NGX_GROUP);
+
+        if (pwd == NULL || grp == NULL) {
+            /* nginx itself reports this */
+            return NGX_CONF_OK;
+        }
+
+        user = pwd->pw_uid;
+        group = grp->gr_gid;
+        username = NGX_USER;
+    }
+
+    if (pipe(fd) == -1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno, "pipe() failed");
         return NGX_CONF_ERROR;
     }
 
-    /* no connection, no statistics, and its logs stay in its queue */
-    (void) rd_kafka_conf_set(conf, "bootstrap.servers", "", errstr,
-                             sizeof(errstr));
-    (void) rd_kafka_conf_set(conf, "statistics.interval.ms", "0", errstr,
-                             sizeof(errstr));
-    (void) rd_kafka_conf_set(conf, "log.queue", "true", errstr,
-                             sizeof(errstr));
+    pid = fork();
 
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (pid == -1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno, "fork() failed");
+        (void) close(fd[0]);
+        (void) close(fd[1]);
+        return NGX_CONF_ERROR;
+    }
 
-    if (rk == NULL) {
-        rd_kafka_conf_destroy(conf);
+    if (pid == 0) {
+        (void) close(fd[0]);
+
+        if (setgid(group) == -1
+            || initgroups(username, group) == -1
+            || setuid(user) == -1)
+        {
+            ngx_snprintf((u_char *) errstr, sizeof(errstr),
+                         "cannot switch to the user \"%s\": %s%Z", username,
+                         strerror(errno));
+
+        } else if (ngx_http_kafka_producer_check_modes(kmcf, errstr,
+                                                       sizeof(errstr))
+                   == NGX_OK)
+        {
+            _exit(0);
+        }
+
+        len = ngx_strlen(errstr);
+
+        if (write(fd[1], errstr, len) != len) {
+            _exit(2);
+        }
+
+        _exit(1);
+    }
+
+    (void) close(fd[1]);
+
+    len = 0;
+
+    for ( ;; ) {
+        n = read(fd[0], errstr + len, sizeof(errstr) - 1 - len);
+
+        if (n > 0) {
+            len += n;
+
+            if (len < (ssize_t) sizeof(errstr) - 1) {
+                continue;
+            }
+        }
+
+        if (n == -1 && ngx_errno == NGX_EINTR) {
+            continue;
+        }
+
+        break;
+    }
+
+    (void) close(fd[0]);
+
+    errstr[len] = '\0';
+
+    while (waitpid(pid, &status, 0) == -1) {
+        if (ngx_errno != NGX_EINTR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "waitpid() failed");
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "librdkafka refuses the producer configuration: "
-                           "%s", errstr);
+                           "the check of the producers as user \"%s\" "
+                           "failed (status %d)", username, status);
         return NGX_CONF_ERROR;
     }
 
-    rd_kafka_destroy(rk);
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s (as user \"%s\")", errstr,
+                       username);
 
-    return NGX_CONF_OK;
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * Creates and destroys the plain and the idempotent producer, with no
+ * bootstrap servers (no connection) and no statistics.  Returns NGX_OK,
+ * or NGX_ERROR with librdkafka's reason, naming the producer, in
+ * "errstr" (NUL-terminated).
+ */
+
+static ngx_int_t
+ngx_http_kafka_producer_check_modes(ngx_http_kafka_producer_main_conf_t *kmcf,
+    char *errstr, size_t size)
+{
+    char              err[512];
+    ngx_uint_t        mode;
+    rd_kafka_t       *rk;
+    rd_kafka_conf_t  *conf;
+
+    for (mode = 0; mode < NGX_HTTP_KAFKA_PRODUCER_NMODES; mode++) {
+
+        conf = ngx_http_kafka_producer_conf_mode(kmcf, mode);
+        if (conf == NULL) {
+            ngx_snprintf((u_char *) errstr, size, "out of memory%Z");
+            return NGX_ERROR;
+        }
+
+        /* no connection, no statistics, and its logs stay in its queue */
+        (void) rd_kafka_conf_set(conf, "bootstrap.servers", "", err,
+                                 sizeof(err));
+        (void) rd_kafka_conf_set(conf, "statistics.interval.ms", "0", err,
+                                 sizeof(err));
+        (void) rd_kafka_conf_set(conf, "log.queue", "true", err,
+                                 sizeof(err));
+
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+
+        if (rk == NULL) {
+            rd_kafka_conf_destroy(conf);
+            ngx_snprintf((u_char *) errstr, size,
+                         "librdkafka refuses the %s producer "
+                         "configuration: %s%Z",
+                         ngx_http_kafka_producer_mode_names[mode], err);
+            return NGX_ERROR;
+        }
+
+        rd_kafka_destroy(rk);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -348,9 +634,15 @@ ngx_http_kafka_producer_init_clients(ngx_cycle_t *cycle)
     ngx_http_kafka_producer_poll_ev.data = cycle;
     ngx_http_kafka_producer_poll_ev.cancelable = 1;
 
-    /* librdkafka answers within message.timeout.ms; allow a margin */
-    ngx_http_kafka_producer_exit_deadline = kmcf->delivery_timeout + 5000;
+    ngx_http_kafka_producer_shutdown_ev.handler =
+                                    ngx_http_kafka_producer_shutdown_handler;
+    ngx_http_kafka_producer_shutdown_ev.log = cycle->log;
+    ngx_http_kafka_producer_shutdown_ev.data = cycle;
+    ngx_http_kafka_producer_shutdown_ev.cancelable = 1;
+
     ngx_http_kafka_producer_shutdown_timeout = kmcf->shutdown_timeout;
+    ngx_http_kafka_producer_exit_started = 0;
+    ngx_http_kafka_producer_exit_purged = 0;
 
     ngx_add_timer(&ngx_http_kafka_producer_poll_ev,
                   NGX_HTTP_KAFKA_PRODUCER_POLL_INTERVAL);
@@ -367,17 +659,20 @@ ngx_http_kafka_producer_init_clients(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * Sets up one producer of this worker.  Only a failure to allocate its
+ * context stops the worker (NGX_ERROR); a producer that cannot be created
+ * now is retried with a backoff, and its sends answer 503 meanwhile.
+ */
+
 static ngx_int_t
 ngx_http_kafka_producer_client_init(ngx_cycle_t *cycle,
     ngx_http_kafka_producer_main_conf_t *kmcf, ngx_uint_t mode)
 {
-    int                                fd[2];
-    char                               errstr[512], buf[16];
+    char                               buf[32];
     size_t                             size;
     ngx_int_t                          n;
-    ngx_event_t                       *rev;
     rd_kafka_conf_t                   *conf;
-    ngx_connection_t                  *c;
     ngx_http_kafka_producer_client_t  *client;
 
     client = ngx_pcalloc(cycle->pool,
@@ -389,49 +684,19 @@ ngx_http_kafka_producer_client_init(ngx_cycle_t *cycle,
     client->mode = mode;
     client->log = cycle->log;
     client->notify_fd = (ngx_socket_t) -1;
+    client->error.data = client->error_buf;
     ngx_queue_init(&client->in_flight);
 
-    conf = rd_kafka_conf_dup(kmcf->conf);
+    client->retry.handler = ngx_http_kafka_producer_retry_handler;
+    client->retry.data = client;
+    client->retry.log = cycle->log;
+    client->retry.cancelable = 1;
+
+    ngx_http_kafka_producer_clients[mode] = client;
+
+    conf = ngx_http_kafka_producer_conf_mode(kmcf, mode);
     if (conf == NULL) {
         return NGX_ERROR;
-    }
-
-    if (mode == NGX_HTTP_KAFKA_PRODUCER_PLAIN) {
-        (void) rd_kafka_conf_set(conf, "enable.idempotence", "false",
-                                 errstr, sizeof(errstr));
-        (void) rd_kafka_conf_set(conf, "acks", "1", errstr, sizeof(errstr));
-
-    } else {
-        (void) rd_kafka_conf_set(conf, "enable.idempotence", "true",
-                                 errstr, sizeof(errstr));
-        (void) rd_kafka_conf_set(conf, "acks", "all", errstr,
-                                 sizeof(errstr));
-
-        size = sizeof(buf);
-        if (rd_kafka_conf_get(conf, "max.in.flight.requests.per.connection",
-                              buf, &size)
-            == RD_KAFKA_CONF_OK)
-        {
-            n = ngx_atoi((u_char *) buf, size - 1);
-
-            if (n == NGX_ERROR || n > 5) {
-                (void) rd_kafka_conf_set(conf,
-                                      "max.in.flight.requests.per.connection",
-                                      "5", errstr, sizeof(errstr));
-            }
-        }
-
-        if (kmcf->retries == 0) {
-            /* idempotence needs retries: keep librdkafka's default */
-            (void) rd_kafka_conf_set(conf, "message.send.max.retries",
-                                     "2147483647", errstr, sizeof(errstr));
-        }
-
-        if (kmcf->idempotent_linger != kmcf->linger) {
-            ngx_sprintf((u_char *) buf, "%M%Z", kmcf->idempotent_linger);
-            (void) rd_kafka_conf_set(conf, "linger.ms", buf, errstr,
-                                     sizeof(errstr));
-        }
     }
 
     /* what librdkafka runs with, for the health detail */
@@ -443,8 +708,7 @@ ngx_http_kafka_producer_client_init(ngx_cycle_t *cycle,
         client->linger = n;
     }
 
-    (void) rd_kafka_conf_set(conf, "log.queue", "true", errstr,
-                             sizeof(errstr));
+    (void) rd_kafka_conf_set(conf, "log.queue", "true", buf, sizeof(buf));
 
     rd_kafka_conf_set_opaque(conf, client);
     rd_kafka_conf_set_dr_msg_cb(conf, ngx_http_kafka_producer_delivery);
@@ -454,70 +718,100 @@ ngx_http_kafka_producer_client_init(ngx_cycle_t *cycle,
 
     client->conf = conf;
 
-    if (pipe(fd) == -1) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno, "pipe() failed");
-        return NGX_ERROR;
-    }
+    (void) ngx_http_kafka_producer_client_open(client);
 
-    if (ngx_nonblocking(fd[0]) == -1 || ngx_nonblocking(fd[1]) == -1) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_socket_errno,
-                      ngx_nonblocking_n " failed");
-        (void) close(fd[0]);
-        (void) close(fd[1]);
-        return NGX_ERROR;
-    }
-
-    client->notify_fd = fd[1];
-
-    c = ngx_get_connection(fd[0], cycle->log);
-    if (c == NULL) {
-        (void) close(fd[0]);
-        return NGX_ERROR;
-    }
-
-    c->data = client;
-    client->notify = c;
-
-    rev = c->read;
-    rev->handler = ngx_http_kafka_producer_notify_handler;
-    rev->log = cycle->log;
-
-    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_kafka_producer_clients[mode] = client;
-
-    return ngx_http_kafka_producer_client_open(client);
+    return NGX_OK;
 }
 
+
+/*
+ * Creates the notify pipe (once) and a librdkafka handle.  On failure the
+ * reason is kept in client->error, a retry is scheduled after the
+ * backoff, and NGX_DECLINED is returned.
+ */
 
 static ngx_int_t
 ngx_http_kafka_producer_client_open(ngx_http_kafka_producer_client_t *client)
 {
-    char              errstr[512];
-    rd_kafka_t       *rk;
-    rd_kafka_conf_t  *conf;
+    int                fd[2];
+    char               errstr[512];
+    rd_kafka_t        *rk;
+    ngx_event_t       *rev;
+    ngx_connection_t  *c;
+    rd_kafka_conf_t   *conf;
+
+    if (client->notify == NULL) {
+
+        if (pipe(fd) == -1) {
+            ngx_http_kafka_producer_client_failed(client, ngx_errno,
+                                                  "pipe() failed");
+            return NGX_DECLINED;
+        }
+
+        if (ngx_nonblocking(fd[0]) == -1 || ngx_nonblocking(fd[1]) == -1) {
+            ngx_http_kafka_producer_client_failed(client, ngx_socket_errno,
+                                                  ngx_nonblocking_n
+                                                  " failed");
+            (void) close(fd[0]);
+            (void) close(fd[1]);
+            return NGX_DECLINED;
+        }
+
+        c = ngx_get_connection(fd[0], client->log);
+        if (c == NULL) {
+            ngx_http_kafka_producer_client_failed(client, 0,
+                                                  "no free connection for "
+                                                  "the notify pipe");
+            (void) close(fd[0]);
+            (void) close(fd[1]);
+            return NGX_DECLINED;
+        }
+
+        c->data = client;
+
+        /*
+         * an idle connection: nginx calls its read handler with c->close
+         * set when a graceful shutdown starts, and again when
+         * worker_shutdown_timeout expires
+         */
+        c->idle = 1;
+
+        rev = c->read;
+        rev->handler = ngx_http_kafka_producer_notify_handler;
+        rev->log = client->log;
+
+        if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+            ngx_http_kafka_producer_client_failed(client, 0,
+                                                  "cannot watch the notify "
+                                                  "pipe");
+            ngx_close_connection(c);
+            (void) close(fd[1]);
+            return NGX_DECLINED;
+        }
+
+        client->notify = c;
+        client->notify_fd = fd[1];
+    }
 
     conf = rd_kafka_conf_dup(client->conf);
     if (conf == NULL) {
-        return NGX_ERROR;
+        ngx_http_kafka_producer_client_failed(client, 0, "out of memory");
+        return NGX_DECLINED;
     }
 
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (rk == NULL) {
         rd_kafka_conf_destroy(conf);
-        ngx_log_error(NGX_LOG_EMERG, client->log, 0,
-                      "kafka_producer: cannot create the %s producer: %s",
-                      ngx_http_kafka_producer_mode_names[client->mode],
-                      errstr);
-        return NGX_ERROR;
+        ngx_http_kafka_producer_client_failed(client, 0, errstr);
+        return NGX_DECLINED;
     }
 
     client->rk = rk;
     client->fatal = 0;
     client->purged = 0;
     client->brokers_down = 0;
+    client->delivered_since_open = 0;
+    client->error.len = 0;
 
     client->stats_time = 0;
     client->brokers = 0;
@@ -541,24 +835,105 @@ ngx_http_kafka_producer_client_open(ngx_http_kafka_producer_client_t *client)
         /* the pipe is not empty: the handler will run anyway */
     }
 
-    ngx_log_error(NGX_LOG_INFO, client->log, 0,
-                  "kafka_producer: %s producer %s started",
-                  ngx_http_kafka_producer_mode_names[client->mode],
-                  rd_kafka_name(rk));
+    if (client->failures) {
+        ngx_log_error(NGX_LOG_NOTICE, client->log, 0,
+                      "kafka_producer: %s producer %s started after %ui "
+                      "failed attempt(s)",
+                      ngx_http_kafka_producer_mode_names[client->mode],
+                      rd_kafka_name(rk), client->failures);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, client->log, 0,
+                      "kafka_producer: %s producer %s started",
+                      ngx_http_kafka_producer_mode_names[client->mode],
+                      rd_kafka_name(rk));
+    }
+
+    client->failures = 0;
 
     return NGX_OK;
 }
 
 
 /*
- * Closes the librdkafka handle: waits up to "timeout" for the delivery of
- * what is queued, purges the rest (their reports say so), then resolves
- * any message librdkafka did not report with an error of our own.
+ * A producer could not be created: keep the reason for the 503 answers
+ * and the health detail, and try again after a backoff that doubles
+ * from NGX_HTTP_KAFKA_PRODUCER_BACKOFF_MIN to _MAX ms.  The first failure
+ * in a row is logged at "alert", the next ones at "warn".
  */
 
 static void
-ngx_http_kafka_producer_client_close(ngx_http_kafka_producer_client_t *client,
-    ngx_msec_t timeout)
+ngx_http_kafka_producer_client_failed(ngx_http_kafka_producer_client_t *client,
+    ngx_err_t err, const char *reason)
+{
+    u_char      *p;
+    ngx_uint_t   level;
+
+    p = ngx_snprintf(client->error_buf, sizeof(client->error_buf) - 1,
+                     "%s", reason);
+
+    if (err) {
+        p = ngx_snprintf(p, client->error_buf + sizeof(client->error_buf)
+                            - 1 - p, " (%d: %s)", err, strerror(err));
+    }
+
+    client->error.len = p - client->error_buf;
+    client->failures++;
+
+    ngx_http_kafka_producer_client_backoff(client);
+
+    level = (client->failures == 1) ? NGX_LOG_ALERT : NGX_LOG_WARN;
+
+    ngx_log_error(level, client->log, 0,
+                  "kafka_producer: cannot create the %s producer: %V; "
+                  "attempt %ui, next in %M ms",
+                  ngx_http_kafka_producer_mode_names[client->mode],
+                  &client->error, client->failures, client->backoff);
+}
+
+
+static void
+ngx_http_kafka_producer_client_backoff(
+    ngx_http_kafka_producer_client_t *client)
+{
+    if (client->backoff == 0) {
+        client->backoff = NGX_HTTP_KAFKA_PRODUCER_BACKOFF_MIN;
+
+    } else if (client->backoff < NGX_HTTP_KAFKA_PRODUCER_BACKOFF_MAX) {
+        client->backoff = ngx_min(client->backoff * 2,
+                                  NGX_HTTP_KAFKA_PRODUCER_BACKOFF_MAX);
+    }
+
+    client->retry_at = ngx_current_msec + client->backoff;
+
+    if (!ngx_exiting) {
+        ngx_add_timer(&client->retry, client->backoff);
+    }
+}
+
+
+static void
+ngx_http_kafka_producer_retry_handler(ngx_event_t *ev)
+{
+    ngx_http_kafka_producer_client_t  *client = ev->data;
+
+    if (ngx_exiting || client->rk) {
+        return;
+    }
+
+    (void) ngx_http_kafka_producer_client_open(client);
+}
+
+
+/*
+ * Closes the librdkafka handle without waiting for Kafka: what it still
+ * holds is purged (queued messages are reported as not persisted, those
+ * in flight as possibly persisted) and the reports are served at once;
+ * a message librdkafka did not report is failed by us.
+ */
+
+static void
+ngx_http_kafka_producer_client_close(ngx_http_kafka_producer_client_t *client)
 {
     rd_kafka_t  *rk;
 
@@ -568,18 +943,19 @@ ngx_http_kafka_producer_client_close(ngx_http_kafka_producer_client_t *client,
         return;
     }
 
-    if (timeout && client->n) {
-        (void) rd_kafka_flush(rk, (int) timeout);
-    }
-
     if (client->n) {
+        /* waits only for librdkafka's threads to hand back the messages */
         (void) rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE
                                   |RD_KAFKA_PURGE_F_INFLIGHT);
-        (void) rd_kafka_flush(rk, 1000);
     }
 
-    /* serve the last logs and errors */
-    (void) rd_kafka_poll(rk, 0);
+    /* serve the reports of the purge, the last logs and errors */
+    while (rd_kafka_poll(rk, 0) > 0) {
+        /* void */
+    }
+
+    ngx_http_kafka_producer_client_fail(client,
+                                        NGX_HTTP_KAFKA_PRODUCER_REASON_EXITING);
 
     rd_kafka_queue_io_event_enable(client->queue, -1, NULL, 0);
     rd_kafka_queue_destroy(client->queue);
@@ -587,9 +963,6 @@ ngx_http_kafka_producer_client_close(ngx_http_kafka_producer_client_t *client,
 
     rd_kafka_destroy(rk);
     client->rk = NULL;
-
-    ngx_http_kafka_producer_client_fail(client,
-                                        NGX_HTTP_KAFKA_PRODUCER_REASON_EXITING);
 }
 
 
@@ -607,7 +980,8 @@ ngx_http_kafka_producer_client_fail(ngx_http_kafka_producer_client_t *client,
 
         ngx_log_error(NGX_LOG_ERR, client->log, 0,
                       "kafka_producer: message without a delivery report "
-                      "failed: the %s producer is closing",
+                      "failed, it may have been written: the %s producer "
+                      "is closing",
                       ngx_http_kafka_producer_mode_names[client->mode]);
 
         ngx_memzero(&ev, sizeof(ngx_http_kafka_producer_event_t));
@@ -615,6 +989,7 @@ ngx_http_kafka_producer_client_fail(ngx_http_kafka_producer_client_t *client,
         ev.offset = -1;
         ev.err = RD_KAFKA_RESP_ERR__DESTROY;
         ev.reason = reason;
+        ev.persisted = RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
 
         ngx_http_kafka_producer_finish(msg, &ev);
     }
@@ -635,8 +1010,11 @@ ngx_http_kafka_producer_exit_clients(ngx_cycle_t *cycle)
             continue;
         }
 
-        ngx_http_kafka_producer_client_close(client,
-                                     ngx_http_kafka_producer_shutdown_timeout);
+        ngx_http_kafka_producer_client_close(client);
+
+        if (client->retry.timer_set) {
+            ngx_del_timer(&client->retry);
+        }
 
         if (client->notify) {
             ngx_close_connection(client->notify);
@@ -658,6 +1036,10 @@ ngx_http_kafka_producer_exit_clients(ngx_cycle_t *cycle)
 
     if (ngx_http_kafka_producer_poll_ev.timer_set) {
         ngx_del_timer(&ngx_http_kafka_producer_poll_ev);
+    }
+
+    if (ngx_http_kafka_producer_shutdown_ev.timer_set) {
+        ngx_del_timer(&ngx_http_kafka_producer_shutdown_ev);
     }
 
     while (!ngx_queue_empty(&ngx_http_kafka_producer_free_msgs)) {
@@ -685,13 +1067,51 @@ ngx_http_kafka_producer_client(ngx_uint_t mode)
     client = ngx_http_kafka_producer_clients[mode];
 
     if (client == NULL || client->rk == NULL || client->fatal) {
-        /* a fatal error: the producer is being replaced */
+        /* being created or replaced */
         return NULL;
     }
 
     return client;
 }
 
+
+time_t
+ngx_http_kafka_producer_client_unavailable(ngx_uint_t mode,
+    ngx_str_t *reason)
+{
+    ngx_msec_int_t                     left;
+    ngx_http_kafka_producer_client_t  *client;
+
+    client = ngx_http_kafka_producer_clients[mode];
+
+    if (client == NULL) {
+        ngx_str_set(reason, "this worker has no producers");
+        return 1;
+    }
+
+    if (client->rk && client->fatal) {
+        ngx_str_set(reason, "it is being replaced after a fatal error");
+        return 1;
+    }
+
+    if (client->error.len) {
+        *reason = client->error;
+
+    } else {
+        ngx_str_set(reason, "it is being replaced after a fatal error");
+    }
+
+    left = (ngx_msec_int_t) (client->retry_at - ngx_current_msec);
+
+    return (left > 1000) ? (left + 999) / 1000 : 1;
+}
+
+
+/*
+ * A graceful shutdown: nginx calls this handler with c->close set when it
+ * starts (the notify connection is idle), and again with c->error set
+ * too when worker_shutdown_timeout expires.
+ */
 
 static void
 ngx_http_kafka_producer_notify_handler(ngx_event_t *rev)
@@ -705,18 +1125,15 @@ ngx_http_kafka_producer_notify_handler(ngx_event_t *rev)
     client = c->data;
 
     if (c->close) {
-        /* worker_shutdown_timeout has expired: stop waiting for Kafka */
         c->close = 0;
-        c->error = 0;
 
-        if (client->rk && client->n) {
-            ngx_log_error(NGX_LOG_WARN, client->log, 0,
-                          "kafka_producer: shutdown timeout, purging %ui "
-                          "message(s) of the %s producer", client->n,
-                          ngx_http_kafka_producer_mode_names[client->mode]);
+        if (c->error) {
+            /* worker_shutdown_timeout: answer every waiting client now */
+            c->error = 0;
+            ngx_http_kafka_producer_exit_purge(client->log, 0);
 
-            (void) rd_kafka_purge(client->rk, RD_KAFKA_PURGE_F_QUEUE
-                                              |RD_KAFKA_PURGE_F_INFLIGHT);
+        } else {
+            ngx_http_kafka_producer_exit_start(client->log);
         }
     }
 
@@ -752,9 +1169,96 @@ ngx_http_kafka_producer_notify_handler(ngx_event_t *rev)
 }
 
 
+/*
+ * The graceful shutdown of this worker has started: its messages get
+ * kafka_producer_shutdown_timeout to be delivered, then what is left is
+ * purged.  Called once per producer; the first call counts.
+ */
+
+static void
+ngx_http_kafka_producer_exit_start(ngx_log_t *log)
+{
+    if (ngx_http_kafka_producer_exit_started) {
+        return;
+    }
+
+    ngx_http_kafka_producer_exit_started = 1;
+
+    if (ngx_http_kafka_producer_in_flight) {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "kafka_producer: shutting down with %ui message(s) "
+                      "in flight, waiting up to %M ms for their delivery "
+                      "reports", ngx_http_kafka_producer_in_flight,
+                      ngx_http_kafka_producer_shutdown_timeout);
+    }
+
+    /* cancelable: only messages in flight hold the worker (poll timer) */
+
+    ngx_add_timer(&ngx_http_kafka_producer_shutdown_ev,
+                  ngx_http_kafka_producer_shutdown_timeout);
+}
+
+
+static void
+ngx_http_kafka_producer_shutdown_handler(ngx_event_t *ev)
+{
+    ngx_http_kafka_producer_exit_purge(ev->log, 1);
+}
+
+
+/*
+ * Purges every producer of this worker and serves the reports at once:
+ * each waiting client and async record gets its answer, "not persisted"
+ * for a message still queued here, "possibly persisted" for one that was
+ * sent.  "nonblocking" leaves the reports of messages in flight to the
+ * next wake-up, as in a graceful shutdown; otherwise this waits the short
+ * time librdkafka's threads take to hand them back.
+ */
+
+static void
+ngx_http_kafka_producer_exit_purge(ngx_log_t *log, ngx_uint_t nonblocking)
+{
+    int                                flags;
+    ngx_uint_t                         mode;
+    ngx_http_kafka_producer_client_t  *client;
+
+    if (ngx_http_kafka_producer_exit_purged == 0) {
+        ngx_http_kafka_producer_exit_purged = ngx_current_msec;
+        if (ngx_http_kafka_producer_exit_purged == 0) {
+            ngx_http_kafka_producer_exit_purged = 1;
+        }
+    }
+
+    flags = RD_KAFKA_PURGE_F_QUEUE|RD_KAFKA_PURGE_F_INFLIGHT;
+
+    if (nonblocking) {
+        flags |= RD_KAFKA_PURGE_F_NON_BLOCKING;
+    }
+
+    for (mode = 0; mode < NGX_HTTP_KAFKA_PRODUCER_NMODES; mode++) {
+        client = ngx_http_kafka_producer_clients[mode];
+
+        if (client == NULL || client->rk == NULL || client->n == 0) {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "kafka_producer: shutdown, purging %ui message(s) of "
+                      "the %s producer", client->n,
+                      ngx_http_kafka_producer_mode_names[client->mode]);
+
+        (void) rd_kafka_purge(client->rk, flags);
+
+        ngx_http_kafka_producer_client_poll(client);
+    }
+}
+
+
 static void
 ngx_http_kafka_producer_client_poll(ngx_http_kafka_producer_client_t *client)
 {
+    ngx_uint_t  level;
+
     if (client->rk == NULL) {
         return;
     }
@@ -783,36 +1287,51 @@ ngx_http_kafka_producer_client_poll(ngx_http_kafka_producer_client_t *client)
         return;
     }
 
-    ngx_http_kafka_producer_client_close(client, 0);
+    ngx_http_kafka_producer_client_close(client);
 
     client->replaced++;
 
-    if (ngx_http_kafka_producer_client_open(client) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, client->log, 0,
-                      "kafka_producer: the %s producer could not be "
-                      "replaced",
-                      ngx_http_kafka_producer_mode_names[client->mode]);
+    if (ngx_exiting) {
+        return;
     }
+
+    if (client->delivered_since_open) {
+        /* it worked: replace it at once */
+        client->backoff = 0;
+
+    } else {
+        /*
+         * it failed before delivering anything (e.g. InitProducerId
+         * refused): do not create producers in a loop
+         */
+        ngx_str_set(&client->error, "it is being replaced after a fatal "
+                                    "error");
+        client->failures++;
+        ngx_http_kafka_producer_client_backoff(client);
+
+        level = (client->failures == 1) ? NGX_LOG_ALERT : NGX_LOG_WARN;
+
+        ngx_log_error(level, client->log, 0,
+                      "kafka_producer: the %s producer failed before any "
+                      "delivery, replacing it in %M ms",
+                      ngx_http_kafka_producer_mode_names[client->mode],
+                      client->backoff);
+        return;
+    }
+
+    (void) ngx_http_kafka_producer_client_open(client);
 }
 
 
 static void
 ngx_http_kafka_producer_poll_handler(ngx_event_t *ev)
 {
-    ngx_uint_t                         mode, purge;
+    ngx_uint_t                         mode;
     ngx_http_kafka_producer_client_t  *client;
 
-    purge = 0;
-
-    if (ngx_exiting && ngx_http_kafka_producer_in_flight) {
-
-        if (ngx_http_kafka_producer_exit_started == 0) {
-            ngx_http_kafka_producer_exit_started = ngx_current_msec;
-        }
-
-        /* librdkafka should have reported every message by now */
-        purge = (ngx_current_msec - ngx_http_kafka_producer_exit_started
-                 > ngx_http_kafka_producer_exit_deadline);
+    if (ngx_exiting && !ngx_http_kafka_producer_exit_started) {
+        /* in case the notify connection missed the start */
+        ngx_http_kafka_producer_exit_start(ev->log);
     }
 
     for (mode = 0; mode < NGX_HTTP_KAFKA_PRODUCER_NMODES; mode++) {
@@ -822,16 +1341,17 @@ ngx_http_kafka_producer_poll_handler(ngx_event_t *ev)
             continue;
         }
 
-        if (purge && client->n) {
-            ngx_log_error(NGX_LOG_WARN, ev->log, 0,
-                          "kafka_producer: purging %ui message(s) "
-                          "still in flight at exit", client->n);
-
-            (void) rd_kafka_purge(client->rk, RD_KAFKA_PURGE_F_QUEUE
-                                              |RD_KAFKA_PURGE_F_INFLIGHT);
-        }
-
         ngx_http_kafka_producer_client_poll(client);
+
+        if (ngx_http_kafka_producer_exit_purged
+            && client->n
+            && ngx_current_msec - ngx_http_kafka_producer_exit_purged
+               > NGX_HTTP_KAFKA_PRODUCER_PURGE_WAIT)
+        {
+            /* librdkafka should have reported every purged message */
+            ngx_http_kafka_producer_client_fail(client,
+                                      NGX_HTTP_KAFKA_PRODUCER_REASON_EXITING);
+        }
     }
 
     if (ngx_exiting && ngx_http_kafka_producer_in_flight == 0) {
@@ -958,9 +1478,12 @@ ngx_http_kafka_producer_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
     ev.partition = m->partition;
     ev.offset = m->offset;
     ev.err = m->err;
+    ev.persisted = rd_kafka_message_status(m);
 
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         client->brokers_down = 0;
+        client->delivered_since_open = 1;
+        client->backoff = 0;
 
         ngx_log_debug4(NGX_LOG_DEBUG_HTTP, client->log, 0,
                        "kafka_producer: delivered to %s [%D] at %L, %s",
@@ -970,10 +1493,12 @@ ngx_http_kafka_producer_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
     } else {
         ngx_log_error(NGX_LOG_ERR, client->log, 0,
                       "kafka_producer: delivery to topic \"%s\" failed "
-                      "(%s producer, %s send): %s: %s",
+                      "(%s producer, %s send, %s): %s: %s",
                       rd_kafka_topic_name(m->rkt),
                       ngx_http_kafka_producer_mode_names[client->mode],
                       msg->async ? "async" : "sync",
+                      ev.persisted == RD_KAFKA_MSG_STATUS_NOT_PERSISTED
+                      ? "not written" : "may have been written",
                       rd_kafka_err2name(m->err), rd_kafka_err2str(m->err));
 
         if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
@@ -1216,6 +1741,25 @@ ngx_http_kafka_producer_stats_int(u_char *p, u_char *last)
 
 ngx_uint_t
 ngx_http_kafka_producer_error_status(rd_kafka_resp_err_t err,
+    ngx_uint_t brokers_down, rd_kafka_msg_status_t persisted)
+{
+    ngx_uint_t  status;
+
+    status = ngx_http_kafka_producer_error_map(err, brokers_down);
+
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE
+        && persisted != RD_KAFKA_MSG_STATUS_NOT_PERSISTED)
+    {
+        /* "retry" would write it twice: the outcome is unknown */
+        return NGX_HTTP_GATEWAY_TIME_OUT;
+    }
+
+    return status;
+}
+
+
+static ngx_uint_t
+ngx_http_kafka_producer_error_map(rd_kafka_resp_err_t err,
     ngx_uint_t brokers_down)
 {
     switch (err) {

@@ -486,9 +486,10 @@ ngx_http_kafka_producer_topic_allowed(ngx_array_t *allowed,
 ngx_int_t
 ngx_http_kafka_producer_send_handler(ngx_http_request_t *r)
 {
+    time_t                                retry_after;
     ngx_int_t                             rc;
     ngx_str_t                             error, value, ts;
-    ngx_uint_t                            body;
+    ngx_uint_t                            body, status;
     rd_kafka_resp_err_t                   err;
     ngx_pool_cleanup_t                   *cln;
     ngx_http_kafka_producer_msg_t        *msg;
@@ -560,12 +561,16 @@ ngx_http_kafka_producer_send_handler(ngx_http_request_t *r)
     client = ngx_http_kafka_producer_client(ctx->ev.mode);
 
     if (client == NULL) {
-        return ngx_http_kafka_producer_problem(r,
-                                  NGX_HTTP_SERVICE_UNAVAILABLE,
-                                  RD_KAFKA_RESP_ERR__FATAL,
-                                  "the %V producer is being replaced after "
-                                  "a fatal error",
-                                  &ngx_http_kafka_producer_modes[ctx->ev.mode]);
+        retry_after = ngx_http_kafka_producer_client_unavailable(ctx->ev.mode,
+                                                                 &error);
+
+        return ngx_http_kafka_producer_problem_kafka(r,
+                                  NGX_HTTP_SERVICE_UNAVAILABLE, 0,
+                                  RD_KAFKA_MSG_STATUS_NOT_PERSISTED,
+                                  retry_after,
+                                  "the %V producer is not available: %V",
+                                  &ngx_http_kafka_producer_modes[ctx->ev.mode],
+                                  &error);
     }
 
     ts.data = ts_buf;
@@ -631,10 +636,14 @@ ngx_http_kafka_producer_send_handler(ngx_http_request_t *r)
                       &ctx->ev.topic, rd_kafka_err2name(err),
                       rd_kafka_err2str(err));
 
-        return ngx_http_kafka_producer_problem(r,
-                              ngx_http_kafka_producer_error_status(err,
-                                                       client->brokers_down),
-                              err, "the message could not be queued for "
+        status = ngx_http_kafka_producer_error_status(err,
+                                          client->brokers_down,
+                                          RD_KAFKA_MSG_STATUS_NOT_PERSISTED);
+
+        return ngx_http_kafka_producer_problem_kafka(r, status, err,
+                              RD_KAFKA_MSG_STATUS_NOT_PERSISTED,
+                              status == NGX_HTTP_SERVICE_UNAVAILABLE,
+                              "the message could not be queued for "
                               "topic \"%V\": %s", &ctx->ev.topic,
                               rd_kafka_err2str(err));
     }
@@ -780,6 +789,7 @@ ngx_http_kafka_producer_send_finish(ngx_http_request_t *r,
     ngx_http_kafka_producer_event_t *ev, ngx_uint_t brokers_down)
 {
     ngx_int_t                            rc;
+    ngx_uint_t                           status;
     ngx_connection_t                    *c;
     ngx_http_kafka_producer_send_ctx_t  *ctx;
 
@@ -799,12 +809,20 @@ ngx_http_kafka_producer_send_finish(ngx_http_request_t *r,
         rc = ngx_http_kafka_producer_delivered(r, &ctx->ev);
 
     } else {
-        rc = ngx_http_kafka_producer_problem(r,
-                              ngx_http_kafka_producer_error_status(ev->err,
-                                                                brokers_down),
-                              ev->err, "delivery to topic \"%V\" failed: %s%s",
+        status = ngx_http_kafka_producer_error_status(ev->err, brokers_down,
+                                                      ev->persisted);
+
+        rc = ngx_http_kafka_producer_problem_kafka(r, status, ev->err,
+                              ev->persisted,
+                              status == NGX_HTTP_SERVICE_UNAVAILABLE,
+                              "delivery to topic \"%V\" failed: %s%s%s",
                               &ctx->ev.topic, rd_kafka_err2str(ev->err),
-                              brokers_down ? " (all brokers are down)" : "");
+                              brokers_down ? " (all brokers are down)" : "",
+                              ev->persisted
+                              == RD_KAFKA_MSG_STATUS_NOT_PERSISTED
+                              ? "" : "; the record may have been written, "
+                                     "do not retry without an idempotency "
+                                     "key");
     }
 
     ngx_http_finalize_request(r, rc);
@@ -855,11 +873,14 @@ ngx_http_kafka_producer_deadline_handler(ngx_event_t *ev)
                   kmcf->delivery_timeout
                   + NGX_HTTP_KAFKA_PRODUCER_DEADLINE_MARGIN);
 
-    rc = ngx_http_kafka_producer_problem(r, NGX_HTTP_GATEWAY_TIME_OUT,
-                                         RD_KAFKA_RESP_ERR__MSG_TIMED_OUT,
-                                         "no delivery report for topic \"%V\" "
-                                         "within the delivery timeout",
-                                         &ctx->ev.topic);
+    rc = ngx_http_kafka_producer_problem_kafka(r, NGX_HTTP_GATEWAY_TIME_OUT,
+                                      RD_KAFKA_RESP_ERR__MSG_TIMED_OUT,
+                                      RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED,
+                                      0,
+                                      "no delivery report for topic \"%V\" "
+                                      "within the delivery timeout; the "
+                                      "record may have been written",
+                                      &ctx->ev.topic);
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);

@@ -33,11 +33,13 @@ typedef struct {
     u_char                            mode;
     u_char                            reason;
     u_char                            partition_given;
+    u_char                            persisted; /* RD_KAFKA_MSG_STATUS_* */
     ngx_pid_t                         pid;
     int32_t                           partition;
     int32_t                           err;
     int64_t                           offset;
     time_t                            created;
+    time_t                            expires;   /* PENDING until then */
     time_t                            finished;
     u_short                           event_id_len;
     u_short                           key_len;
@@ -51,7 +53,18 @@ typedef struct {
     ngx_rbtree_node_t                 sentinel;
     ngx_queue_t                       pending;
     ngx_queue_t                       done;
+
+    /*
+     * PENDING records per slab page: a page that holds one cannot be
+     * freed, so evicting finished records in it cannot make room for a
+     * record of another size class
+     */
+    u_short                          *pending_pages;
 } ngx_http_kafka_producer_status_shctx_t;
+
+
+/* how many finished records one allocation may look at, then evict */
+#define NGX_HTTP_KAFKA_PRODUCER_EVICT_SCAN  256
 
 
 typedef struct {
@@ -64,6 +77,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_kafka_producer_status_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
+static ngx_int_t ngx_http_kafka_producer_status_resized(
+    ngx_shm_zone_t *shm_zone);
 static void ngx_http_kafka_producer_status_rbtree_insert_value(
     ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
     ngx_rbtree_node_t *sentinel);
@@ -78,6 +93,15 @@ static void ngx_http_kafka_producer_status_set(
     ngx_http_kafka_producer_event_t *ev, time_t now);
 static void ngx_http_kafka_producer_status_free(
     ngx_http_kafka_producer_status_ctx_t *ctx,
+    ngx_http_kafka_producer_record_t *rec);
+static ngx_http_kafka_producer_record_t *ngx_http_kafka_producer_status_evict(
+    ngx_http_kafka_producer_status_ctx_t *ctx, size_t size);
+static ngx_uint_t ngx_http_kafka_producer_status_shift(
+    ngx_http_kafka_producer_status_ctx_t *ctx, size_t size);
+static u_short *ngx_http_kafka_producer_status_page(
+    ngx_http_kafka_producer_status_ctx_t *ctx,
+    ngx_http_kafka_producer_record_t *rec);
+static size_t ngx_http_kafka_producer_status_size(
     ngx_http_kafka_producer_record_t *rec);
 static ngx_int_t ngx_http_kafka_producer_status_parse_id(ngx_str_t *s,
     u_char *id);
@@ -223,6 +247,17 @@ ngx_http_kafka_producer_status_init_zone(ngx_shm_zone_t *shm_zone,
         return NGX_OK;
     }
 
+    /*
+     * A reload that changes the size makes nginx start a new, empty zone,
+     * while the old workers keep delivering into the old one: every
+     * earlier requestId would be lost.  Refuse it, as nginx refuses a
+     * zone whose key changes; a restart resizes the zone.
+     */
+
+    if (ngx_http_kafka_producer_status_resized(shm_zone) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
     if (shm_zone->shm.exists) {
@@ -245,6 +280,14 @@ ngx_http_kafka_producer_status_init_zone(ngx_shm_zone_t *shm_zone,
     ngx_queue_init(&ctx->sh->pending);
     ngx_queue_init(&ctx->sh->done);
 
+    len = ((ctx->shpool->end - ctx->shpool->start) >> ngx_pagesize_shift)
+          * sizeof(u_short);
+
+    ctx->sh->pending_pages = ngx_slab_calloc(ctx->shpool, len);
+    if (ctx->sh->pending_pages == NULL) {
+        return NGX_ERROR;
+    }
+
     len = sizeof(" in kafka_producer_status_zone \"\"")
           + shm_zone->shm.name.len;
 
@@ -259,6 +302,57 @@ ngx_http_kafka_producer_status_init_zone(ngx_shm_zone_t *shm_zone,
 
     /* a full zone is an expected condition, answered with a 503 */
     ctx->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_kafka_producer_status_resized(ngx_shm_zone_t *shm_zone)
+{
+    ngx_uint_t        i;
+    ngx_shm_zone_t   *ozone;
+    ngx_list_part_t  *part;
+
+    /* during a reload, ngx_cycle is still the running cycle */
+
+    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+    ozone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            ozone = part->elts;
+            i = 0;
+        }
+
+        if (ozone[i].tag != shm_zone->tag
+            || ozone[i].shm.name.len != shm_zone->shm.name.len
+            || ngx_strncmp(ozone[i].shm.name.data, shm_zone->shm.name.data,
+                           shm_zone->shm.name.len)
+               != 0)
+        {
+            continue;
+        }
+
+        if (ozone[i].shm.size == shm_zone->shm.size) {
+            return NGX_OK;
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "kafka_producer_status_zone \"%V\" cannot change its "
+                      "size from %uz to %uz on reload: its records would be "
+                      "lost; keep the size, or restart nginx to resize it",
+                      &shm_zone->shm.name, ozone[i].shm.size,
+                      shm_zone->shm.size);
+
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -450,7 +544,6 @@ ngx_http_kafka_producer_status_add(ngx_shm_zone_t *shm_zone, u_char *id,
     u_char                                *p;
     size_t                                 size;
     time_t                                 now;
-    ngx_queue_t                           *q;
     ngx_http_kafka_producer_record_t      *rec;
     ngx_http_kafka_producer_status_ctx_t  *ctx;
 
@@ -465,16 +558,12 @@ ngx_http_kafka_producer_status_add(ngx_shm_zone_t *shm_zone, u_char *id,
 
     ngx_http_kafka_producer_status_expire(ctx, now);
 
-    for ( ;; ) {
-        rec = ngx_slab_alloc_locked(ctx->shpool, size);
+    rec = ngx_slab_alloc_locked(ctx->shpool, size);
 
-        if (rec) {
-            break;
-        }
+    if (rec == NULL) {
+        rec = ngx_http_kafka_producer_status_evict(ctx, size);
 
-        /* evict the oldest finished record, never a pending one */
-
-        if (ngx_queue_empty(&ctx->sh->done)) {
+        if (rec == NULL) {
             ngx_shmtx_unlock(&ctx->shpool->mutex);
 
             ngx_log_error(NGX_LOG_WARN, log, 0,
@@ -482,11 +571,6 @@ ngx_http_kafka_producer_status_add(ngx_shm_zone_t *shm_zone, u_char *id,
                           "pending records", &shm_zone->shm.name);
             return NGX_BUSY;
         }
-
-        q = ngx_queue_last(&ctx->sh->done);
-
-        ngx_http_kafka_producer_status_free(ctx,
-                  ngx_queue_data(q, ngx_http_kafka_producer_record_t, queue));
     }
 
     ngx_memcpy(rec->id, id, NGX_HTTP_KAFKA_PRODUCER_ID_LEN);
@@ -496,11 +580,13 @@ ngx_http_kafka_producer_status_add(ngx_shm_zone_t *shm_zone, u_char *id,
     rec->mode = (u_char) ev->mode;
     rec->reason = 0;
     rec->partition_given = (ev->partition != RD_KAFKA_PARTITION_UA);
+    rec->persisted = RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
     rec->pid = ngx_pid;
     rec->partition = ev->partition;
     rec->err = 0;
     rec->offset = -1;
     rec->created = now;
+    rec->expires = now + ctx->deadline;
     rec->finished = 0;
     rec->event_id_len = (u_short) ev->event_id.len;
     rec->key_len = (u_short) ev->key.len;
@@ -512,6 +598,7 @@ ngx_http_kafka_producer_status_add(ngx_shm_zone_t *shm_zone, u_char *id,
 
     ngx_rbtree_insert(&ctx->sh->rbtree, &rec->node);
     ngx_queue_insert_head(&ctx->sh->pending, &rec->queue);
+    (*ngx_http_kafka_producer_status_page(ctx, rec))++;
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
@@ -528,7 +615,11 @@ ngx_http_kafka_producer_status_expire(
     ngx_http_kafka_producer_event_t    ev;
     ngx_http_kafka_producer_record_t  *rec;
 
-    /* a few at a time, as limit_req does: the lock is held */
+    /*
+     * a few at a time, as limit_req does: the lock is held; a record's
+     * deadline was fixed when it was created, by the configuration of
+     * the worker that accepted it
+     */
 
     for (n = 0; n < 8 && !ngx_queue_empty(&ctx->sh->done); n++) {
         q = ngx_queue_last(&ctx->sh->done);
@@ -546,12 +637,13 @@ ngx_http_kafka_producer_status_expire(
     ev.offset = -1;
     ev.err = RD_KAFKA_RESP_ERR__MSG_TIMED_OUT;
     ev.reason = NGX_HTTP_KAFKA_PRODUCER_REASON_NO_REPORT;
+    ev.persisted = RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
 
     for (n = 0; n < 8 && !ngx_queue_empty(&ctx->sh->pending); n++) {
         q = ngx_queue_last(&ctx->sh->pending);
         rec = ngx_queue_data(q, ngx_http_kafka_producer_record_t, queue);
 
-        if (now - rec->created < ctx->deadline) {
+        if (now < rec->expires) {
             break;
         }
 
@@ -574,9 +666,11 @@ ngx_http_kafka_producer_status_set(ngx_http_kafka_producer_status_ctx_t *ctx,
         rec->state = NGX_HTTP_KAFKA_PRODUCER_ERROR;
         rec->err = ev->err;
         rec->reason = (u_char) ev->reason;
+        rec->persisted = (u_char) ev->persisted;
     }
 
     rec->finished = now;
+    (*ngx_http_kafka_producer_status_page(ctx, rec))--;
 
     ngx_queue_remove(&rec->queue);
     ngx_queue_insert_head(&ctx->sh->done, &rec->queue);
@@ -587,9 +681,118 @@ static void
 ngx_http_kafka_producer_status_free(ngx_http_kafka_producer_status_ctx_t *ctx,
     ngx_http_kafka_producer_record_t *rec)
 {
+    if (rec->state == NGX_HTTP_KAFKA_PRODUCER_PENDING) {
+        (*ngx_http_kafka_producer_status_page(ctx, rec))--;
+    }
+
     ngx_queue_remove(&rec->queue);
     ngx_rbtree_delete(&ctx->sh->rbtree, &rec->node);
     ngx_slab_free_locked(ctx->shpool, rec);
+}
+
+
+/*
+ * Makes room for a record of "size" bytes by evicting finished records,
+ * oldest first, never a PENDING one, and at most
+ * NGX_HTTP_KAFKA_PRODUCER_EVICT_SCAN of them looked at: first one of the
+ * same slab size class (its chunk is the room), else those in pages
+ * without a PENDING record (freeing them may free a whole page).  When
+ * neither can help, nothing is evicted.  Returns the new chunk or NULL;
+ * the lock is held.
+ */
+
+static ngx_http_kafka_producer_record_t *
+ngx_http_kafka_producer_status_evict(ngx_http_kafka_producer_status_ctx_t *ctx,
+    size_t size)
+{
+    ngx_uint_t                         n, shift;
+    ngx_queue_t                       *q, *prev;
+    ngx_http_kafka_producer_record_t  *rec;
+
+    shift = ngx_http_kafka_producer_status_shift(ctx, size);
+
+    n = 0;
+
+    for (q = ngx_queue_last(&ctx->sh->done);
+         q != ngx_queue_sentinel(&ctx->sh->done)
+         && n < NGX_HTTP_KAFKA_PRODUCER_EVICT_SCAN;
+         q = ngx_queue_prev(q), n++)
+    {
+        rec = ngx_queue_data(q, ngx_http_kafka_producer_record_t, queue);
+
+        if (ngx_http_kafka_producer_status_shift(ctx,
+                                    ngx_http_kafka_producer_status_size(rec))
+            == shift)
+        {
+            ngx_http_kafka_producer_status_free(ctx, rec);
+            return ngx_slab_alloc_locked(ctx->shpool, size);
+        }
+    }
+
+    n = 0;
+
+    for (q = ngx_queue_last(&ctx->sh->done);
+         q != ngx_queue_sentinel(&ctx->sh->done)
+         && n < NGX_HTTP_KAFKA_PRODUCER_EVICT_SCAN;
+         q = prev, n++)
+    {
+        prev = ngx_queue_prev(q);
+        rec = ngx_queue_data(q, ngx_http_kafka_producer_record_t, queue);
+
+        if (*ngx_http_kafka_producer_status_page(ctx, rec)) {
+            continue;
+        }
+
+        ngx_http_kafka_producer_status_free(ctx, rec);
+
+        rec = ngx_slab_alloc_locked(ctx->shpool, size);
+
+        if (rec) {
+            return rec;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the slab size class of an allocation, as ngx_slab_alloc_locked() does */
+
+static ngx_uint_t
+ngx_http_kafka_producer_status_shift(
+    ngx_http_kafka_producer_status_ctx_t *ctx, size_t size)
+{
+    size_t      s;
+    ngx_uint_t  shift;
+
+    if (size <= ctx->shpool->min_size) {
+        return ctx->shpool->min_shift;
+    }
+
+    shift = 1;
+
+    for (s = size - 1; s >>= 1; shift++) {
+        /* void */
+    }
+
+    return shift;
+}
+
+
+static u_short *
+ngx_http_kafka_producer_status_page(ngx_http_kafka_producer_status_ctx_t *ctx,
+    ngx_http_kafka_producer_record_t *rec)
+{
+    return &ctx->sh->pending_pages[((u_char *) rec - ctx->shpool->start)
+                                   >> ngx_pagesize_shift];
+}
+
+
+static size_t
+ngx_http_kafka_producer_status_size(ngx_http_kafka_producer_record_t *rec)
+{
+    return offsetof(ngx_http_kafka_producer_record_t, data)
+           + rec->event_id_len + rec->key_len + rec->topic_len;
 }
 
 
@@ -597,6 +800,7 @@ void
 ngx_http_kafka_producer_status_finish(u_char *id,
     ngx_http_kafka_producer_event_t *ev)
 {
+    ngx_uint_t                              state;
     ngx_http_kafka_producer_record_t       *rec;
     ngx_http_kafka_producer_status_ctx_t   *ctx;
     ngx_http_kafka_producer_main_conf_t    *kmcf;
@@ -606,22 +810,30 @@ ngx_http_kafka_producer_status_finish(u_char *id,
 
     ctx = kmcf->shm_zone->data;
 
+    /* what the record holds is read under the lock only */
+
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
     rec = ngx_http_kafka_producer_status_lookup(ctx, id);
 
-    if (rec && rec->state == NGX_HTTP_KAFKA_PRODUCER_PENDING) {
-        ngx_http_kafka_producer_status_set(ctx, rec, ev, ngx_time());
-        rec = NULL;
+    state = NGX_HTTP_KAFKA_PRODUCER_PENDING;
+
+    if (rec) {
+        state = rec->state;
+
+        if (state == NGX_HTTP_KAFKA_PRODUCER_PENDING) {
+            ngx_http_kafka_producer_status_set(ctx, rec, ev, ngx_time());
+        }
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
-    if (rec) {
+    if (rec && state != NGX_HTTP_KAFKA_PRODUCER_PENDING) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "kafka_producer: late delivery report for a record "
-                      "already marked %s",
-                      ngx_http_kafka_producer_states[rec->state]);
+                      "kafka_producer: late delivery report (%s) for a "
+                      "record already marked %s",
+                      ev->err ? rd_kafka_err2name(ev->err) : "delivered",
+                      ngx_http_kafka_producer_states[state]);
     }
 }
 
@@ -716,6 +928,7 @@ ngx_http_kafka_producer_status_handler(ngx_http_request_t *r)
         ev.offset = -1;
         ev.err = RD_KAFKA_RESP_ERR__DESTROY;
         ev.reason = NGX_HTTP_KAFKA_PRODUCER_REASON_OWNER_GONE;
+        ev.persisted = RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
 
         ngx_http_kafka_producer_status_set(ctx, rec, &ev, now);
     }
@@ -788,6 +1001,9 @@ ngx_http_kafka_producer_status_handler(ngx_http_request_t *r)
         }
 
         ngx_http_kafka_producer_json_str(m, "error", &error);
+        ngx_http_kafka_producer_json_str(m, "persisted",
+                     &ngx_http_kafka_producer_persisted[copy.persisted
+                           == RD_KAFKA_MSG_STATUS_NOT_PERSISTED ? 0 : 1]);
     }
 
     return ngx_http_kafka_producer_send_json(r, NGX_HTTP_OK, f, m - f);

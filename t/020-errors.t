@@ -234,7 +234,7 @@ if ($s == 202) {
         last if $st !~ /"state":"PENDING"/;
         select(undef, undef, undef, 0.1);
     }
-    like($st, qr/"state":"ERROR",.*"partition":5,"error":"_UNKNOWN_PARTITION: Local: Unknown partition"\}$/,
+    like($st, qr/"state":"ERROR",.*"partition":5,"error":"_UNKNOWN_PARTITION: Local: Unknown partition","persisted":"no"\}$/,
          'the status record tells the partition and the error');
 } else {
     is($s, 404, 'other-topic metadata already known: 404');

@@ -203,7 +203,7 @@ the default topic "bhf-transactions" of a send location is not in "kafka_produce
     }
 --- must_die
 --- error_log
-invalid parameter "verbose", it must be "detail"
+invalid parameter "verbose", it must be "detail" or "ready"
 
 
 
@@ -296,7 +296,7 @@ kafka_producer: plain producer
 --- config eval: $::Config
 --- must_die
 --- error_log
-librdkafka refuses the producer configuration: ssl.ca.location failed
+librdkafka refuses the plain producer configuration: ssl.ca.location failed
 
 
 
@@ -331,7 +331,7 @@ open $out, '>', "$dir/nginx.conf" or die $!;
 print $out $conf;
 close $out;
 $t = `nginx -t -p $dir/ -c $dir/nginx.conf 2>&1`;
-like($t, qr/librdkafka refuses the producer configuration: ssl.ca.location failed/, 'a missing CA is refused');
+like($t, qr/librdkafka refuses the plain producer configuration: ssl.ca.location failed/, 'a missing CA is refused');
 
 
 
@@ -448,3 +448,106 @@ the linger time (5000 ms) must be less than the delivery timeout (5000 ms)
 --- response_body_like eval
 [qr/"partition"/, qr/"partition"/,
  qr/"plain":\{[^{}]*"lingerMs":7,.*"idempotent":\{[^{}]*"lingerMs":7,/]
+
+
+
+=== TEST 35: a nested kafka_producer_health does not inherit "detail" from its enclosing location
+--- config
+    location /health {
+        kafka_producer_health detail;
+
+        location = /health/live {
+            kafka_producer_health;
+        }
+    }
+--- request
+GET /health/live
+--- error_code: 200
+--- response_body: OK
+
+
+
+=== TEST 36: set_kafka_producer_state is refused at http level, where no rewrite phase runs it
+--- http_config
+    set_kafka_producer_state $st $arg_requestId;
+--- config eval: $::Config
+--- must_die
+--- error_log
+"set_kafka_producer_state" directive is not allowed here
+
+
+
+=== TEST 37: set_kafka_producer_state works at server level
+--- config
+    set_kafka_producer_state $st $arg_requestId;
+
+    location = /st {
+        return 200 "state=[$st]";
+    }
+--- request
+GET /st?requestId=00000000-0000-4000-8000-000000000000
+--- error_code: 200
+--- response_body: state=[]
+
+
+
+=== TEST 38: the handlers are location directives only
+--- config
+    kafka_producer_send;
+--- must_die
+--- error_log
+"kafka_producer_send" directive is not allowed here
+
+
+
+=== TEST 39: the producers' settings are http-level only
+--- config
+    kafka_producer_delivery_timeout 5s;
+    location = /api/v1/send {
+        kafka_producer_send;
+    }
+--- must_die
+--- error_log
+"kafka_producer_delivery_timeout" directive is not allowed here
+
+
+
+=== TEST 40: kafka_producer_health ready: 200 once every producer of the worker is connected
+--- workers: 1
+--- config eval: $::Config . "    location = /ready { kafka_producer_health ready; }\n"
+--- request
+GET /health
+--- error_code: 404
+--- test_code
+my ($s, $h, $b);
+for (1 .. 50) {
+    ($s, $h, $b) = http_request('GET', '/ready');
+    last if $s == 200;
+    select undef, undef, undef, 0.1;
+}
+is($s, 200, 'ready') or diag($b);
+like($b, qr/^\{"status":"READY","pid":\d+\}$/, 'READY');
+kafka_mock('down all');
+for (1 .. 80) {
+    ($s, $h, $b) = http_request('GET', '/ready');
+    last if $s == 503;
+    select undef, undef, undef, 0.1;
+}
+kafka_mock('up all');
+is($s, 503, 'not ready once no broker is connected') or diag($b);
+like($b, qr/"detail":"not ready: the (plain|idempotent) producer is connected to no broker"/, 'says why');
+is($h->{'content-type'}, 'application/problem+json', 'as problem+json');
+--- no_kafka_check
+
+
+
+=== TEST 41: kafka_producer_health ready without producers (no send location): 503
+--- no_default_http_config
+--- config
+    location = /ready {
+        kafka_producer_health ready;
+    }
+--- request
+GET /ready
+--- error_code: 503
+--- response_body_like: "detail":"not ready: the plain producer is not available: this worker has no producers"

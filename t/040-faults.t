@@ -101,7 +101,7 @@ down all
 --- timeout: 15
 --- response_time_lt: 9
 --- response_body_like eval
-[qr/^\{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"delivery to topic \\"bhf-transactions\\" failed: Local: Message timed out \(all brokers are down\)","kafkaError":"_MSG_TIMED_OUT"\}$/,
+[qr/^\{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"delivery to topic \\"bhf-transactions\\" failed: Local: Message timed out \(all brokers are down\)","kafkaError":"_MSG_TIMED_OUT","persisted":"no"\}$/,
  qr/"state":"PENDING"/]
 --- response_headers_like eval
 ["Retry-After: ^1\$", "Location: ^/api/v1/status"]
@@ -124,7 +124,7 @@ kafka_check_send('/api/v1/send?mode=plain&eventId=fault-2c', $s, $h, $b,
                  label => 'after recovery');
 --- error_log
 _ALL_BROKERS_DOWN
-delivery to topic "bhf-transactions" failed (plain producer, sync send): _MSG_TIMED_OUT
+delivery to topic "bhf-transactions" failed (plain producer, sync send, not written): _MSG_TIMED_OUT
 
 
 
@@ -145,7 +145,7 @@ up all
 my (undef, undef, $b) = http_request('POST', '/api/v1/send?mode=idempotent&eventId=fault-3b&sendMode=async');
 my ($id) = $b =~ /"requestId":"([^"]+)"/;
 my $st = status_wait("/api/v1/status?requestId=$id", 10);
-like($st, qr/^\{"requestId":"$id","state":"ERROR","eventId":"fault-3b","mode":"idempotent","sendMode":"async","topic":"bhf-transactions","key":"fault-3b","partition":null,"error":"_MSG_TIMED_OUT: Local: Message timed out"\}$/,
+like($st, qr/^\{"requestId":"$id","state":"ERROR","eventId":"fault-3b","mode":"idempotent","sendMode":"async","topic":"bhf-transactions","key":"fault-3b","partition":null,"error":"_MSG_TIMED_OUT: Local: Message timed out","persisted":"no"\}$/,
      'ERROR record with librdkafka error');
 
 
@@ -332,7 +332,7 @@ is(scalar @w, 1, 'one worker');
 kill 'KILL', @w;
 sleep 1;
 (undef, undef, $b) = http_request('GET', $h->{location});
-like($b, qr/"state":"ERROR",.*"error":"_DESTROY: the worker that accepted the message exited without its delivery report"\}$/,
+like($b, qr/"state":"ERROR",.*"error":"_DESTROY: the worker that accepted the message exited without its delivery report","persisted":"possibly"\}$/,
      'ERROR once its worker is gone');
 --- kafka_mock_before_check
 rtt 1 0

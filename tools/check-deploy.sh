@@ -377,8 +377,8 @@ const api = get("Deployment", "m02-nginx-api");
 const c = api?.spec.template.spec.containers[0] || {};
 need(api?.spec.replicas === 2, "API Deployment with 2 replicas");
 need(c.livenessProbe?.httpGet?.path === "/health"
-     && c.readinessProbe?.httpGet?.path === "/health",
-     "liveness and readiness probes on /health");
+     && c.readinessProbe?.httpGet?.path === "/health/ready",
+     "liveness probe on /health, readiness on /health/ready");
 need(c.resources?.requests && c.resources?.limits, "API resources");
 need(c.lifecycle?.preStop?.exec?.command?.join(" ")
      .includes("nginx-drain.sh"), "preStop drain (nginx-drain.sh)");

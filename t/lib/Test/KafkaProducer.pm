@@ -206,6 +206,9 @@ kafka_status:1m;>.
 
 Lines C<NAME=value> put into nginx's environment; an C<env NAME;> directive
 is added to the main context for each, so workers see them too.
+C<LD_PRELOAD> is appended to the sanitizers' runtime of
+C<TEST_NGINX_LD_PRELOAD> when both are set (e.g. the fault injector
+C<build/rdkafka-fail-new.so> of F<t/055-lifecycle.t>).
 
 =item user_files
 
@@ -1184,7 +1187,11 @@ sub _nginx_env {
         $e{ASAN_OPTIONS}  = _env('ASAN_OPTIONS', 'detect_leaks=0:abort_on_error=0');
         $e{UBSAN_OPTIONS} = _env('UBSAN_OPTIONS', 'print_stacktrace=1');
     }
-    %e = (%e, %{ $ctx->{env} || {} });
+    for my $k (keys %{ $ctx->{env} || {} }) {
+        # a block's LD_PRELOAD comes after the sanitizers' runtime
+        $e{$k} = ($k eq 'LD_PRELOAD' && $e{$k}) ? "$e{$k} $ctx->{env}{$k}"
+                                                : $ctx->{env}{$k};
+    }
     return %e;
 }
 
