@@ -24,6 +24,9 @@
 #      docker-entrypoint.d/ (render + nginx -t) as a non-root user, a send
 #      read back with kcat, scripts/lab-faults.sh baseline against a stub
 #      Toxiproxy API, then docker/nginx-drain.sh (nginx -s quit + wait)
+#  10. `make run` and the workshop's tools (tools/check-workshop.sh): the
+#      lab's variables, PORT/LISTEN, a taken port, tools/fault,
+#      tools/readback, tools/load, lab-faults.sh without Toxiproxy, Ctrl-C
 #
 # Installs what it needs (apt-get, only when missing; npm packages into
 # build/check-deploy/node), fails at the first failed check with a message,
@@ -36,7 +39,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 usage() {
-    sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'
     echo
     echo "usage: tools/check-deploy.sh [-h]"
 }
@@ -256,10 +259,15 @@ mkdir -p "$work"
 step "1. shellcheck"
 
 # ours: every finding counts; other tools/ scripts: warnings and errors
+workshop_tools=(tools/run.sh tools/render-run-conf.sh tools/check-workshop.sh
+                tools/readback tools/load)
 mapfile -t own < <(find scripts docker -name '*.sh' -type f | sort; \
-                   echo tools/check-deploy.sh)
+                   echo tools/check-deploy.sh; printf '%s\n' "${workshop_tools[@]}")
 mapfile -t others < <(find tools -name '*.sh' -type f \
-                      ! -name check-deploy.sh | sort)
+                      ! -name check-deploy.sh | sort \
+                      | grep -v -x -F -f <(printf '%s\n' "${workshop_tools[@]}"))
+python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read())' tools/fault \
+    || fail "tools/fault is not valid Python 3"
 
 shellcheck -x "${own[@]}" || fail "shellcheck: ${own[*]}"
 ok "shellcheck (all severities): ${#own[@]} scripts"
@@ -838,6 +846,13 @@ ok "docker/nginx-drain.sh: $(tail -n 1 "$tmp/drain.log")"
 if grep -E '\[(alert|emerg|crit)\]' "$img/stdout.log"; then
     fail "alert/emerg/crit in the image start path's log"
 fi
+
+# ---------------------------------------------------------------------------
+step "10. make run and the workshop's tools (tools/check-workshop.sh)"
+
+# the mock of step 8 is no longer needed; check-workshop.sh starts its own
+BUILD=$build tools/check-workshop.sh || fail "tools/check-workshop.sh"
+ok "tools/check-workshop.sh"
 
 # ---------------------------------------------------------------------------
 step "done"

@@ -7,16 +7,19 @@
  *
  * Usage:
  *     kafka-mock [-b BROKERS] [-t TOPIC:PARTITIONS[:REPLICATION]]...
- *                [-f FIFO] [-q]
+ *                [-f FIFO] [-s SOCKET] [-q]
  *
  * On startup one line "bootstrap.servers=HOST:PORT,..." is printed to
- * stdout.  Then line commands are read from stdin and from the FIFO, if
- * given; each is answered on stdout with one line, "ok" or "error: ...".
- * Blank lines and lines starting with "#" are ignored and not answered.
+ * stdout.  Then line commands are read from stdin, from the FIFO and from
+ * the clients of the Unix socket, if given; each is answered with one
+ * line, "ok" or "error: ...": on stdout for stdin and the FIFO, to the
+ * client itself for the socket (tools/fault is such a client).  Blank
+ * lines and lines starting with "#" are ignored and not answered.
  *
  * The FIFO is reopened whenever its writer closes it, so that
  * "echo 'down 1' > FIFO" works any number of times; lines written to it
- * must end with "\n".  EOF on stdin ends the program unless -f is given.
+ * must end with "\n".  EOF on stdin ends the program unless -f or -s is
+ * given.  The socket is removed on exit.
  *
  * Commands (BROKER is 1..N; CODE is a number or a librdkafka error name,
  * with or without the leading "_", e.g. NOT_LEADER_FOR_PARTITION or
@@ -24,12 +27,13 @@
  * Metadata, OffsetCommit, OffsetFetch, FindCoordinator, ApiVersions,
  * InitProducerId, AddPartitionsToTxn, EndTxn):
  *
- *     rtt BROKER MS                               set broker RTT
+ *     rtt BROKER|all MS                           set broker RTT
  *     down BROKER|all                             take broker(s) down
  *     up BROKER|all                               bring broker(s) up
  *     error APIKEY CODE [COUNT]                   fail next requests
- *     broker-error BROKER APIKEY CODE RTT_MS [COUNT]
+ *     broker-error BROKER|all APIKEY CODE RTT_MS [COUNT]
  *                                                 same, on one broker
+ *                                                 (or on each)
  *     leader TOPIC PARTITION BROKER|none          move partition leader
  *     topic NAME PARTITIONS [REPLICATION]         create topic
  *     topic-error NAME CODE                       set topic error
@@ -37,6 +41,8 @@
  *     quit                                        exit
  */
 
+
+#define _GNU_SOURCE     /* accept4() */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,8 +56,10 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -73,6 +81,10 @@
 
 #define KM_IN_STDIN         0
 #define KM_IN_FIFO          1
+#define KM_IN_CLIENT        2
+#define KM_CLIENTS_MAX      8
+#define KM_INPUTS_MAX       (KM_IN_CLIENT + KM_CLIENTS_MAX)
+#define KM_TOO_MANY         "error: too many clients\n"
 
 #define KM_ALL_BROKERS      -1
 #define KM_NO_BROKER        -1
@@ -80,6 +92,7 @@
 
 typedef struct {
     int                  fd;
+    int                  reply;      /* answers go to: -1 stdout, else fd */
     int                  skip;
     size_t               len;
     char                 buf[KM_LINE_MAX];
@@ -130,10 +143,13 @@ static int km_cmd_topic(char **argv);
 static int km_cmd_topic_error(char **argv);
 static int km_cmd_bootstraps(char **argv);
 static int km_cmd_quit(char **argv);
-static void km_process_line(char *line);
+static void km_process_line(km_input_t *in, char *line);
+static void km_reply(km_input_t *in, const char *fmt, ...);
 static int km_read(km_input_t *in);
 static void km_read_eof(km_input_t *in);
 static int km_fifo_open(void);
+static int km_socket_open(void);
+static void km_socket_accept(int ls, km_input_t *in);
 static void km_signal_handler(int signo);
 static int km_signals_init(void);
 static void km_log_null(const rd_kafka_t *rk, int level, const char *fac,
@@ -142,6 +158,7 @@ static void km_log_null(const rd_kafka_t *rk, int level, const char *fac,
 
 static rd_kafka_mock_cluster_t  *km_cluster;
 static const char               *km_fifo_path;
+static const char               *km_socket_path;
 static int                       km_brokers = KM_BROKERS_DEFAULT;
 static int                       km_quit;
 static int                       km_signal_pipe[2] = { -1, -1 };
@@ -149,12 +166,12 @@ static char                      km_answer[KM_ANSWER_MAX];
 
 
 static km_command_t  km_commands[] = {
-    { "rtt", 2, 2, km_cmd_rtt, "rtt BROKER MS" },
+    { "rtt", 2, 2, km_cmd_rtt, "rtt BROKER|all MS" },
     { "down", 1, 1, km_cmd_down, "down BROKER|all" },
     { "up", 1, 1, km_cmd_up, "up BROKER|all" },
     { "error", 2, 3, km_cmd_error, "error APIKEY CODE [COUNT]" },
     { "broker-error", 4, 5, km_cmd_broker_error,
-      "broker-error BROKER APIKEY CODE RTT_MS [COUNT]" },
+      "broker-error BROKER|all APIKEY CODE RTT_MS [COUNT]" },
     { "leader", 3, 3, km_cmd_leader, "leader TOPIC PARTITION BROKER|none" },
     { "topic", 2, 3, km_cmd_topic, "topic NAME PARTITIONS [REPLICATION]" },
     { "topic-error", 2, 2, km_cmd_topic_error, "topic-error NAME CODE" },
@@ -183,13 +200,13 @@ static km_api_key_t  km_api_keys[] = {
 int
 main(int argc, char **argv)
 {
-    int                  c, i, n, fd, rc, quiet, ntopics;
+    int                  c, i, n, fd, ls, rc, quiet, ntopics;
     long                 v;
     char                 errstr[512];
-    km_input_t           in[2];
+    km_input_t           in[KM_INPUTS_MAX];
     km_topic_t          *topics;
     rd_kafka_t          *rk;
-    struct pollfd        pfd[3];
+    struct pollfd        pfd[KM_INPUTS_MAX + 2];
     rd_kafka_conf_t     *conf;
     rd_kafka_resp_err_t  err;
 
@@ -202,7 +219,7 @@ main(int argc, char **argv)
     quiet = 0;
     ntopics = 0;
 
-    while ((c = getopt(argc, argv, "b:t:f:qh")) != -1) {
+    while ((c = getopt(argc, argv, "b:t:f:s:qh")) != -1) {
 
         switch (c) {
 
@@ -222,6 +239,10 @@ main(int argc, char **argv)
 
         case 'f':
             km_fifo_path = optarg;
+            break;
+
+        case 's':
+            km_socket_path = optarg;
             break;
 
         case 'q':
@@ -254,13 +275,14 @@ main(int argc, char **argv)
         return 1;
     }
 
-    in[KM_IN_STDIN].fd = STDIN_FILENO;
-    in[KM_IN_STDIN].skip = 0;
-    in[KM_IN_STDIN].len = 0;
+    for (i = 0; i < KM_INPUTS_MAX; i++) {
+        in[i].fd = -1;
+        in[i].reply = -1;
+        in[i].skip = 0;
+        in[i].len = 0;
+    }
 
-    in[KM_IN_FIFO].fd = -1;
-    in[KM_IN_FIFO].skip = 0;
-    in[KM_IN_FIFO].len = 0;
+    in[KM_IN_STDIN].fd = STDIN_FILENO;
 
     if (km_fifo_path != NULL) {
         in[KM_IN_FIFO].fd = km_fifo_open();
@@ -268,6 +290,8 @@ main(int argc, char **argv)
             return 1;
         }
     }
+
+    ls = -1;
 
     conf = rd_kafka_conf_new();
 
@@ -302,6 +326,14 @@ main(int argc, char **argv)
         }
     }
 
+    if (km_socket_path != NULL) {
+        ls = km_socket_open();
+        if (ls == -1) {
+            rc = 1;
+            goto done;
+        }
+    }
+
     printf("bootstrap.servers=%s\n",
            rd_kafka_mock_cluster_bootstraps(km_cluster));
     fflush(stdout);
@@ -315,7 +347,12 @@ main(int argc, char **argv)
         pfd[n].revents = 0;
         n++;
 
-        for (i = 0; i < 2; i++) {
+        pfd[n].fd = ls;
+        pfd[n].events = POLLIN;
+        pfd[n].revents = 0;
+        n++;
+
+        for (i = 0; i < KM_INPUTS_MAX; i++) {
             pfd[n].fd = in[i].fd;
             pfd[n].events = POLLIN;
             pfd[n].revents = 0;
@@ -339,15 +376,28 @@ main(int argc, char **argv)
             break;
         }
 
-        for (i = 0; i < 2 && !km_quit; i++) {
+        if (pfd[1].revents & POLLIN) {
+            km_socket_accept(ls, in);
+        }
+
+        for (i = 0; i < KM_INPUTS_MAX && !km_quit; i++) {
 
             if (in[i].fd == -1
-                || !(pfd[i + 1].revents & (POLLIN|POLLHUP|POLLERR)))
+                || !(pfd[i + 2].revents & (POLLIN|POLLHUP|POLLERR)))
             {
                 continue;
             }
 
             if (km_read(&in[i]) != KM_EOF) {
+                continue;
+            }
+
+            if (i >= KM_IN_CLIENT) {
+                /* a client closed its side: its last line, then close */
+                km_read_eof(&in[i]);
+                close(in[i].fd);
+                in[i].fd = -1;
+                in[i].reply = -1;
                 continue;
             }
 
@@ -368,8 +418,13 @@ main(int argc, char **argv)
 
             km_read_eof(&in[i]);
 
-            if (in[KM_IN_FIFO].fd == -1) {
-                /* stdin without a FIFO, or the FIFO cannot be reopened */
+            if (in[KM_IN_FIFO].fd == -1
+                && (i == KM_IN_FIFO || ls == -1))
+            {
+                /*
+                 * stdin without a FIFO or a socket, or the FIFO cannot be
+                 * reopened
+                 */
 
                 if (i == KM_IN_FIFO) {
                     rc = 1;
@@ -385,8 +440,15 @@ done:
     rd_kafka_mock_cluster_destroy(km_cluster);
     rd_kafka_destroy(rk);
 
-    if (in[KM_IN_FIFO].fd != -1) {
-        close(in[KM_IN_FIFO].fd);
+    for (i = KM_IN_FIFO; i < KM_INPUTS_MAX; i++) {
+        if (in[i].fd != -1) {
+            close(in[i].fd);
+        }
+    }
+
+    if (ls != -1) {
+        close(ls);
+        unlink(km_socket_path);
     }
 
     free(topics);
@@ -400,20 +462,24 @@ km_usage(FILE *f)
 {
     fprintf(f,
         "usage: kafka-mock [-b BROKERS] [-t TOPIC:PARTITIONS[:REPLICATION]]..."
-        " [-f FIFO] [-q]\n"
+        " [-f FIFO] [-s SOCKET] [-q]\n"
         "  -b N     number of brokers (default %d)\n"
         "  -t SPEC  create a topic up front, replication defaults to"
         " min(3, N);\n"
         "           repeatable\n"
         "  -f PATH  also read commands from this FIFO (created if missing)\n"
+        "  -s PATH  also accept commands on this Unix socket, answered to"
+        " the client\n"
+        "           (created, removed on exit; tools/fault is a client)\n"
         "  -q       quiet, no librdkafka logs on stderr\n"
         "  -h       this help\n"
-        "commands, one per line on stdin or the FIFO, answered on stdout:\n"
-        "  rtt BROKER MS\n"
+        "commands, one per line, answered on stdout (stdin, FIFO) or to the"
+        " client:\n"
+        "  rtt BROKER|all MS\n"
         "  down BROKER|all\n"
         "  up BROKER|all\n"
         "  error APIKEY CODE [COUNT]\n"
-        "  broker-error BROKER APIKEY CODE RTT_MS [COUNT]\n"
+        "  broker-error BROKER|all APIKEY CODE RTT_MS [COUNT]\n"
         "  leader TOPIC PARTITION BROKER|none\n"
         "  topic NAME PARTITIONS [REPLICATION]\n"
         "  topic-error NAME CODE\n"
@@ -615,10 +681,10 @@ static int
 km_cmd_rtt(char **argv)
 {
     long                 v;
-    int32_t              id;
+    int32_t              id, first, last;
     rd_kafka_resp_err_t  err;
 
-    if (km_parse_broker(argv[1], 0, &id) != KM_OK) {
+    if (km_parse_broker(argv[1], 1, &id) != KM_OK) {
         return KM_ERROR;
     }
 
@@ -627,9 +693,14 @@ km_cmd_rtt(char **argv)
                        KM_RTT_MAX);
     }
 
-    err = rd_kafka_mock_broker_set_rtt(km_cluster, id, (int) v);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return km_fail_err("rd_kafka_mock_broker_set_rtt()", err);
+    first = (id == KM_ALL_BROKERS) ? 1 : id;
+    last = (id == KM_ALL_BROKERS) ? km_brokers : id;
+
+    for (id = first; id <= last; id++) {
+        err = rd_kafka_mock_broker_set_rtt(km_cluster, id, (int) v);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            return km_fail_err("rd_kafka_mock_broker_set_rtt()", err);
+        }
     }
 
     return KM_OK;
@@ -732,10 +803,10 @@ km_cmd_broker_error(char **argv)
 {
     long                 rtt, v, i;
     int16_t              key;
-    int32_t              id;
+    int32_t              id, first, last;
     rd_kafka_resp_err_t  err, rc;
 
-    if (km_parse_broker(argv[1], 0, &id) != KM_OK
+    if (km_parse_broker(argv[1], 1, &id) != KM_OK
         || km_parse_api_key(argv[2], &key) != KM_OK
         || km_parse_err(argv[3], &err) != KM_OK)
     {
@@ -756,14 +827,21 @@ km_cmd_broker_error(char **argv)
                        KM_COUNT_MAX);
     }
 
+    first = (id == KM_ALL_BROKERS) ? 1 : id;
+    last = (id == KM_ALL_BROKERS) ? km_brokers : id;
+
     /* there is no array variant: push the (err, rtt) pairs one by one */
 
-    for (i = 0; i < v; i++) {
-        rc = rd_kafka_mock_broker_push_request_error_rtts(km_cluster, id, key,
-                                                          1, err, (int) rtt);
-        if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            return km_fail_err("rd_kafka_mock_broker_push_request_error_rtts()",
-                               rc);
+    for (id = first; id <= last; id++) {
+
+        for (i = 0; i < v; i++) {
+            rc = rd_kafka_mock_broker_push_request_error_rtts(km_cluster, id,
+                                                              key, 1, err,
+                                                              (int) rtt);
+            if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                return km_fail_err(
+                    "rd_kafka_mock_broker_push_request_error_rtts()", rc);
+            }
         }
     }
 
@@ -869,7 +947,7 @@ km_cmd_quit(char **argv)
 
 
 static void
-km_process_line(char *line)
+km_process_line(km_input_t *in, char *line)
 {
     int            argc, rc, many;
     char          *p, *argv[KM_ARGS_MAX + 1];
@@ -939,16 +1017,52 @@ km_process_line(char *line)
 answer:
 
     if (rc != KM_OK) {
-        printf("error: %s\n", km_answer);
+        km_reply(in, "error: %s\n", km_answer);
 
     } else if (km_answer[0] != '\0') {
-        printf("ok %s\n", km_answer);
+        km_reply(in, "ok %s\n", km_answer);
 
     } else {
-        printf("ok\n");
+        km_reply(in, "ok\n");
+    }
+}
+
+
+static void
+km_reply(km_input_t *in, const char *fmt, ...)
+{
+    int      n;
+    char     buf[KM_ANSWER_MAX + 16];
+    va_list  args;
+
+    va_start(args, fmt);
+    n = vsnprintf(buf, sizeof(buf), fmt, args);
+    va_end(args);
+
+    if (n < 0) {
+        return;
     }
 
-    fflush(stdout);
+    if ((size_t) n >= sizeof(buf)) {
+        n = sizeof(buf) - 1;
+        buf[n - 1] = '\n';
+    }
+
+    if (in->reply == -1) {
+        fwrite(buf, 1, n, stdout);
+        fflush(stdout);
+        return;
+    }
+
+    /*
+     * a client socket: an answer is one short line, the socket buffer
+     * takes it; a client that went away (EPIPE) only loses its answer
+     */
+
+    if (write(in->reply, buf, n) != n) {
+        fprintf(stderr, "kafka-mock: answer to a socket client lost: %s\n",
+                strerror(errno));
+    }
 }
 
 
@@ -985,11 +1099,10 @@ km_read(km_input_t *in)
 
         if (in->skip) {
             in->skip = 0;
-            printf("error: line too long\n");
-            fflush(stdout);
+            km_reply(in, "error: line too long\n");
 
         } else {
-            km_process_line(line);
+            km_process_line(in, line);
         }
 
         line = p + 1;
@@ -1019,12 +1132,11 @@ km_read_eof(km_input_t *in)
     /* a last line without "\n" still counts */
 
     if (in->skip) {
-        printf("error: line too long\n");
-        fflush(stdout);
+        km_reply(in, "error: line too long\n");
 
     } else if (in->len > 0) {
         in->buf[in->len] = '\0';
-        km_process_line(in->buf);
+        km_process_line(in, in->buf);
     }
 
     in->len = 0;
@@ -1066,6 +1178,94 @@ km_fifo_open(void)
     }
 
     return fd;
+}
+
+
+static int
+km_socket_open(void)
+{
+    int                 fd;
+    struct stat         st;
+    struct sockaddr_un  sun;
+
+    if (strlen(km_socket_path) >= sizeof(sun.sun_path)) {
+        fprintf(stderr, "kafka-mock: socket path \"%s\" is too long\n",
+                km_socket_path);
+        return -1;
+    }
+
+    /* a socket left by a previous run that was killed */
+
+    if (lstat(km_socket_path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            fprintf(stderr, "kafka-mock: \"%s\" exists and is not a socket\n",
+                    km_socket_path);
+            return -1;
+        }
+
+        unlink(km_socket_path);
+    }
+
+    fd = socket(AF_UNIX, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        fprintf(stderr, "kafka-mock: socket() failed: %s\n", strerror(errno));
+        return -1;
+    }
+
+    memset(&sun, 0, sizeof(struct sockaddr_un));
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, km_socket_path, strlen(km_socket_path));
+
+    if (bind(fd, (struct sockaddr *) &sun, sizeof(struct sockaddr_un)) == -1
+        || listen(fd, KM_CLIENTS_MAX) == -1)
+    {
+        fprintf(stderr, "kafka-mock: bind()/listen() on \"%s\" failed: %s\n",
+                km_socket_path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+
+    return fd;
+}
+
+
+static void
+km_socket_accept(int ls, km_input_t *in)
+{
+    int  i, fd;
+
+    for ( ;; ) {
+        fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK|SOCK_CLOEXEC);
+
+        if (fd == -1) {
+            if (errno != EAGAIN && errno != EINTR) {
+                fprintf(stderr, "kafka-mock: accept4() failed: %s\n",
+                        strerror(errno));
+            }
+
+            return;
+        }
+
+        for (i = KM_IN_CLIENT; i < KM_INPUTS_MAX; i++) {
+            if (in[i].fd == -1) {
+                break;
+            }
+        }
+
+        if (i == KM_INPUTS_MAX) {
+            if (write(fd, KM_TOO_MANY, sizeof(KM_TOO_MANY) - 1) == -1) {
+                /* the client is told nothing more: it sees the close */
+            }
+
+            close(fd);
+            continue;
+        }
+
+        in[i].fd = fd;
+        in[i].reply = fd;
+        in[i].skip = 0;
+        in[i].len = 0;
+    }
 }
 
 

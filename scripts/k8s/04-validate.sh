@@ -11,15 +11,23 @@ set -euo pipefail
 
 usage() {
     cat <<EOF
-usage: $(basename "$0") [-h]
+usage: $(basename "$0") [-h] [-a API_URL] [-t TOXIPROXY_URL]
 
 Validates the lab in namespace $LAB_NAMESPACE.  NODE_IP (default: the
 first address of \`hostname -I\`) is where the NodePorts are reached.
+
+  -a URL   the API (default http://NODE_IP:$LAB_API_NODEPORT)
+  -t URL   Toxiproxy's API (default http://NODE_IP:$LAB_TOXIPROXY_NODEPORT)
 EOF
 }
 
-while getopts h opt; do
+api=
+toxiproxy=
+
+while getopts a:t:h opt; do
     case $opt in
+        a) api=${OPTARG%/} ;;
+        t) toxiproxy=${OPTARG%/} ;;
         h) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
@@ -60,7 +68,7 @@ ready_replicas_are() {
 }
 
 health_ok() {
-    http GET "http://$ip:$LAB_API_NODEPORT/health" 5
+    http GET "$api/health" 5
     [ "$HTTP_CODE" = 200 ]
 }
 
@@ -74,11 +82,15 @@ topic_exists() {
         --describe --topic "$LAB_TOPIC" | grep -q 'PartitionCount: *3'
 }
 
-ip=$(node_ip)
-[ -n "$ip" ] || die "no node address: set NODE_IP"
-TOXIPROXY_URL=http://$ip:$LAB_TOXIPROXY_NODEPORT
+ip=
+if [ -z "$api" ] || [ -z "$toxiproxy" ]; then
+    ip=$(node_ip)
+    [ -n "$ip" ] || die "no node address: set NODE_IP, or give -a and -t"
+fi
+api=${api:-http://$ip:$LAB_API_NODEPORT}
+TOXIPROXY_URL=${toxiproxy:-http://$ip:$LAB_TOXIPROXY_NODEPORT}
 
-log "namespace $LAB_NAMESPACE, node $ip"
+log "namespace $LAB_NAMESPACE, API $api, Toxiproxy $TOXIPROXY_URL"
 
 for deploy in "$LAB_KAFKA_DEPLOYMENT" "$LAB_TOXIPROXY_DEPLOYMENT" \
               "$LAB_API_DEPLOYMENT"
@@ -95,7 +107,7 @@ check "service toxiproxy API on NodePort $LAB_TOXIPROXY_NODEPORT" \
     nodeport_is toxiproxy 8474 "$LAB_TOXIPROXY_NODEPORT"
 check "service toxiproxy kafka-proxy on NodePort $LAB_KAFKA_PROXY_NODEPORT" \
     nodeport_is toxiproxy 29093 "$LAB_KAFKA_PROXY_NODEPORT"
-check "GET http://$ip:$LAB_API_NODEPORT/health is 200" health_ok
+check "GET $api/health is 200" health_ok
 check "GET $TOXIPROXY_URL/version" toxi GET /version
 check "Toxiproxy proxy $LAB_PROXY exists and is enabled" proxy_enabled
 check "topic $LAB_TOPIC exists with 3 partitions" topic_exists

@@ -2,8 +2,10 @@
 # Step 5: tests the API through NodePort 31081 as the lab does (health,
 # sync plain and idempotent sends, async send and its status, the error
 # answers), then runs the lab's Toxiproxy latency and timeout scenarios
-# (scripts/lab-faults.sh) through NodePort 31474.  Every send uses a new
-# eventId, so the script can run any number of times.
+# (scripts/lab-faults.sh) through NodePort 31474.  -a and -t point it
+# elsewhere (`make run`: -a http://localhost:8080 -n; `make lab`: -a
+# http://localhost:8080 -t http://localhost:8474 -c kcat).  Every send
+# uses a new eventId, so the script can run any number of times.
 
 set -euo pipefail
 
@@ -12,21 +14,34 @@ set -euo pipefail
 
 usage() {
     cat <<EOF
-usage: $(basename "$0") [-h] [-n]
+usage: $(basename "$0") [-h] [-n] [-a API_URL] [-t TOXIPROXY_URL] [-c COUNTER]
 
-Tests the API of the lab in namespace $LAB_NAMESPACE, then the Toxiproxy
-scenarios.  NODE_IP (default: the first address of \`hostname -I\`) is
-where the NodePorts are reached.
+Tests the API of the lab, then the Toxiproxy scenarios.  NODE_IP
+(default: the first address of \`hostname -I\`) is where the NodePorts
+are reached.
 
-  -n   no Toxiproxy scenarios (API tests only)
+  -a URL   the API (default http://NODE_IP:$LAB_API_NODEPORT)
+  -t URL   Toxiproxy's API (default http://NODE_IP:$LAB_TOXIPROXY_NODEPORT)
+  -c HOW   how lab-faults.sh counts the records (default kubectl; kcat
+           for \`make lab\`, see lab-faults.sh -h)
+  -n       no Toxiproxy scenarios (API tests only)
+
+make run:  $(basename "$0") -a http://localhost:8080 -n
+make lab:  $(basename "$0") -a http://localhost:8080 -t http://localhost:8474 -c kcat
 EOF
 }
 
 faults=1
+api=
+toxiproxy=
+counter=kubectl
 
-while getopts nh opt; do
+while getopts nha:t:c: opt; do
     case $opt in
         n) faults=0 ;;
+        a) api=${OPTARG%/} ;;
+        t) toxiproxy=${OPTARG%/} ;;
+        c) counter=$OPTARG ;;
         h) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
@@ -34,9 +49,12 @@ done
 
 need curl
 
-ip=$(node_ip)
-[ -n "$ip" ] || die "no node address: set NODE_IP"
-api=http://$ip:$LAB_API_NODEPORT
+if [ -z "$api" ] || { [ "$faults" -eq 1 ] && [ -z "$toxiproxy" ]; }; then
+    ip=$(node_ip)
+    [ -n "$ip" ] || die "no node address: set NODE_IP, or give -a and -t"
+    api=${api:-http://$ip:$LAB_API_NODEPORT}
+    toxiproxy=${toxiproxy:-http://$ip:$LAB_TOXIPROXY_NODEPORT}
+fi
 run=$(date +%H%M%S)
 
 passed=0
@@ -63,6 +81,9 @@ expect() {
 log "API $api"
 
 http GET "$api/health" 5
+[ "$HTTP_CODE" != 000 ] \
+    || die "the API does not answer at $api/health: is it deployed" \
+           "(04-validate.sh)? For \`make run\`/\`make lab\` give -a URL"
 expect "GET /health" 200 '^"?OK"?'
 
 http POST "$api/api/v1/send?mode=idempotent&eventId=K8S-$run-1&sendMode=sync"
@@ -97,8 +118,8 @@ echo "$passed passed, $failed failed"
 
 if [ "$faults" -eq 1 ]; then
     log "Toxiproxy scenarios (latency, timeout)"
-    "$LAB_TOP/scripts/lab-faults.sh" -a "$api" \
-        -t "http://$ip:$LAB_TOXIPROXY_NODEPORT" -c kubectl latency timeout
+    "$LAB_TOP/scripts/lab-faults.sh" -a "$api" -t "$toxiproxy" \
+        -c "$counter" latency timeout
 fi
 
 [ "$failed" -eq 0 ]

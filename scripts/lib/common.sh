@@ -103,6 +103,22 @@ json_field() {
         | head -n 1
 }
 
+# run_value NAME: NAME's value in the run.env of a running `make run` or
+# `make lab` (tools/run.sh writes it: API_URL, KAFKA_BROKERS,
+# READBACK_BROKERS, KAFKA_MOCK_SOCKET, KAFKA_TOPIC, TOXIPROXY_URL); $RUN_ENV
+# names another file.  Empty when none runs.
+run_value() {
+    local f
+
+    for f in "${RUN_ENV:-}" "$LAB_TOP/build/run/run.env" \
+             "$LAB_TOP/build/lab/run.env"; do
+        if [ -n "$f" ] && [ -r "$f" ]; then
+            sed -n "s/^$1=//p" "$f" | head -n 1
+            return 0
+        fi
+    done
+}
+
 # Toxiproxy (TOXIPROXY_URL, e.g. http://NODE_IP:31474)
 
 toxi() {
@@ -139,7 +155,7 @@ proxy_enable() {
 proxy_reset() {
     local name
 
-    for name in latency_5s timeout_2s; do
+    for name in latency_5s timeout_2s late_ack; do
         toxic_remove "$name"
     done
     proxy_enable true 2>/dev/null || true
