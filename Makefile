@@ -9,7 +9,7 @@
 #   make fuzz       build the libFuzzer target (fuzz/) and run it for
 #                   FUZZ_TIME seconds (default 60); make fuzz-build only builds
 #   make test-valgrind  t/010-send.t t/020-errors.t t/030-config.t
-#                   t/040-faults.t with nginx under valgrind memcheck
+#                   t/040-faults.t t/070-pass.t with nginx under valgrind memcheck
 #                   (VALGRIND_TESTS=... for others)
 #   make bench      the benchmark (tools/bench/), results in bench/results/
 
@@ -148,7 +148,8 @@ check-deploy:
 # runs nginx under memcheck and fails a block on any error or definite leak
 # (TEST_NGINX_VALGRIND, t/valgrind.supp)
 VALGRIND_BUILD ?= build-valgrind
-VALGRIND_TESTS ?= t/010-send.t t/020-errors.t t/030-config.t t/040-faults.t
+VALGRIND_TESTS ?= t/010-send.t t/020-errors.t t/030-config.t t/040-faults.t \
+                  t/070-pass.t
 
 valgrind-deps: deps
 	$(call install_missing,valgrind)

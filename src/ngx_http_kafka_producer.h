@@ -114,6 +114,12 @@ typedef struct {
     ngx_uint_t                        brokers_down; /* unsigned:1 */
 
     /*
+     * 1: librdkafka's own report of a message whose handler was already
+     * called at its expiry (no report within the delivery timeout)
+     */
+    ngx_uint_t                        late;     /* unsigned:1 */
+
+    /*
      * what is known of a failed message: RD_KAFKA_MSG_STATUS_NOT_PERSISTED
      * (safe to retry) or RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED (it may be
      * in the topic), see rd_kafka_message_status()
@@ -155,6 +161,14 @@ struct ngx_http_kafka_producer_msg_s {
     ngx_http_kafka_producer_msg_handler_pt  handler;
     void                             *data;
 
+    /*
+     * when the handler gets a "no report" if librdkafka is late
+     * (ngx_current_msec); then "expired" is set and the message waits in
+     * the client's "late" queue for librdkafka's own report
+     */
+    ngx_msec_t                        expires;
+    unsigned                          expired:1;
+
     /* storage for the handler, e.g. the requestId of an async record */
     u_char                            opaque[NGX_HTTP_KAFKA_PRODUCER_ID_LEN];
 };
@@ -167,7 +181,8 @@ struct ngx_http_kafka_producer_client_s {
     rd_kafka_queue_t                 *queue;      /* main queue */
     ngx_connection_t                 *notify;     /* read end of the pipe */
     ngx_socket_t                      notify_fd;  /* write end */
-    ngx_queue_t                       in_flight;
+    ngx_queue_t                       in_flight;  /* oldest first */
+    ngx_queue_t                       late;       /* expired, unreported */
     ngx_http_kafka_producer_worker_t *worker;
     ngx_uint_t                        mode;
     ngx_msec_t                        linger;     /* its linger.ms */
@@ -192,6 +207,8 @@ struct ngx_http_kafka_producer_client_s {
     ngx_uint_t                        failed;
     ngx_uint_t                        replaced;
     ngx_uint_t                        detached;  /* reports nobody awaited */
+    ngx_uint_t                        expired;   /* answered "no report" */
+    ngx_uint_t                        late_reports; /* came after that */
 
     /* the last statistics of librdkafka, see statistics.interval.ms */
     ngx_msec_t                        stats_time;
@@ -224,6 +241,14 @@ struct ngx_http_kafka_producer_worker_s {
      */
     ngx_event_t                       poll_ev;
     ngx_uint_t                        in_flight;  /* messages, all modes */
+
+    /*
+     * answers a message librdkafka has not reported by delivery_timeout +
+     * NGX_HTTP_KAFKA_PRODUCER_EXPIRE_MARGIN ms (cancelable: poll_ev holds
+     * a worker that exits)
+     */
+    ngx_event_t                       expire_ev;
+    ngx_msec_t                        delivery_timeout;
 
     /*
      * a graceful shutdown gives the messages in flight shutdown_timeout

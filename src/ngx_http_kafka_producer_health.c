@@ -186,7 +186,7 @@ ngx_http_kafka_producer_health_client(ngx_http_request_t *r,
     ngx_uint_t *up)
 {
     ngx_str_t                        name, state, idemp, *down;
-    ngx_http_kafka_producer_json_t   f[18], *m;
+    ngx_http_kafka_producer_json_t   f[21], *m;
 
     if (client->rk == NULL && client->error.len && client->replaced == 0) {
         ngx_str_set(&state, "UNAVAILABLE");
@@ -223,6 +223,9 @@ ngx_http_kafka_producer_health_client(ngx_http_request_t *r,
     ngx_http_kafka_producer_json_num(m, "delivered", client->delivered);
     ngx_http_kafka_producer_json_num(m, "failed", client->failed);
     ngx_http_kafka_producer_json_num(m, "replaced", client->replaced);
+    ngx_http_kafka_producer_json_num(m, "detached", client->detached);
+    ngx_http_kafka_producer_json_num(m, "expired", client->expired);
+    ngx_http_kafka_producer_json_num(m, "lateReports", client->late_reports);
     ngx_http_kafka_producer_json_num(m, "lingerMs", client->linger);
     ngx_http_kafka_producer_json_raw(m, "allBrokersDown", down);
 

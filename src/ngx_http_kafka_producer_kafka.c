@@ -44,6 +44,7 @@ static void ngx_http_kafka_producer_shutdown_handler(ngx_event_t *ev);
 static void ngx_http_kafka_producer_exit_purge(
     ngx_http_kafka_producer_worker_t *w, ngx_uint_t nonblocking);
 static void ngx_http_kafka_producer_poll_handler(ngx_event_t *ev);
+static void ngx_http_kafka_producer_expire_handler(ngx_event_t *ev);
 static void ngx_http_kafka_producer_delivery(rd_kafka_t *rk,
     const rd_kafka_message_t *m, void *opaque);
 static void ngx_http_kafka_producer_finish(ngx_http_kafka_producer_msg_t *msg,
@@ -63,6 +64,15 @@ static ngx_int_t ngx_http_kafka_producer_conf_set(ngx_conf_t *cf,
 
 #define NGX_HTTP_KAFKA_PRODUCER_POLL_INTERVAL  1000
 #define NGX_HTTP_KAFKA_PRODUCER_PURGE_WAIT     2000
+
+/*
+ * librdkafka reports a message that times out in its queue within a
+ * second of message.timeout.ms (its timeout scan runs every second), one
+ * in flight when its request times out; past this margin the message's
+ * handler is told "no report within the delivery timeout" (possibly
+ * persisted) and librdkafka's own report, when it comes, is a late one
+ */
+#define NGX_HTTP_KAFKA_PRODUCER_EXPIRE_MARGIN  2000
 
 /* retries of a producer that cannot be created, in ms */
 #define NGX_HTTP_KAFKA_PRODUCER_BACKOFF_MIN    500
@@ -624,7 +634,13 @@ ngx_http_kafka_producer_init_clients(ngx_cycle_t *cycle)
     w->shutdown_ev.data = w;
     w->shutdown_ev.cancelable = 1;
 
+    w->expire_ev.handler = ngx_http_kafka_producer_expire_handler;
+    w->expire_ev.log = cycle->log;
+    w->expire_ev.data = w;
+    w->expire_ev.cancelable = 1;
+
     w->shutdown_timeout = kmcf->shutdown_timeout;
+    w->delivery_timeout = kmcf->delivery_timeout;
     ngx_queue_init(&w->free_msgs);
 
     kmcf->worker = w;
@@ -671,6 +687,7 @@ ngx_http_kafka_producer_client_init(ngx_cycle_t *cycle,
     client->notify_fd = (ngx_socket_t) -1;
     client->error.data = client->error_buf;
     ngx_queue_init(&client->in_flight);
+    ngx_queue_init(&client->late);
 
     client->retry.handler = ngx_http_kafka_producer_retry_handler;
     client->retry.data = client;
@@ -967,8 +984,17 @@ ngx_http_kafka_producer_client_fail(ngx_http_kafka_producer_client_t *client,
     ngx_http_kafka_producer_msg_t    *msg;
     ngx_http_kafka_producer_event_t   ev;
 
-    while (!ngx_queue_empty(&client->in_flight)) {
-        q = ngx_queue_head(&client->in_flight);
+    for ( ;; ) {
+        if (!ngx_queue_empty(&client->in_flight)) {
+            q = ngx_queue_head(&client->in_flight);
+
+        } else if (!ngx_queue_empty(&client->late)) {
+            q = ngx_queue_head(&client->late);
+
+        } else {
+            break;
+        }
+
         msg = ngx_queue_data(q, ngx_http_kafka_producer_msg_t, queue);
 
         ngx_log_error(NGX_LOG_ERR, client->log, 0,
@@ -1044,6 +1070,10 @@ ngx_http_kafka_producer_exit_clients(ngx_cycle_t *cycle)
 
     if (w->shutdown_ev.timer_set) {
         ngx_del_timer(&w->shutdown_ev);
+    }
+
+    if (w->expire_ev.timer_set) {
+        ngx_del_timer(&w->expire_ev);
     }
 
     while (!ngx_queue_empty(&w->free_msgs)) {
@@ -1389,6 +1419,88 @@ ngx_http_kafka_producer_poll_handler(ngx_event_t *ev)
 }
 
 
+/*
+ * Messages librdkafka has not reported within the delivery timeout and
+ * the margin: their handlers get a "no report" event (possibly
+ * persisted), so that no client waits and no async record stays PENDING
+ * much past the delivery timeout; the messages wait in "late" for the
+ * report librdkafka owes.  Oldest first: every message of a worker has
+ * the same timeout.
+ */
+
+static void
+ngx_http_kafka_producer_expire_handler(ngx_event_t *ev)
+{
+    ngx_http_kafka_producer_worker_t *w = ev->data;
+
+    ngx_uint_t                         mode;
+    ngx_msec_t                         next;
+    ngx_queue_t                       *q;
+    ngx_msec_int_t                     left;
+    ngx_http_kafka_producer_msg_t     *msg;
+    ngx_http_kafka_producer_event_t    rev;
+    ngx_http_kafka_producer_client_t  *client;
+
+    next = 0;
+
+    for (mode = 0; mode < NGX_HTTP_KAFKA_PRODUCER_NMODES; mode++) {
+        client = w->clients[mode];
+
+        if (client == NULL) {
+            continue;
+        }
+
+        while (!ngx_queue_empty(&client->in_flight)) {
+            q = ngx_queue_head(&client->in_flight);
+            msg = ngx_queue_data(q, ngx_http_kafka_producer_msg_t, queue);
+
+            left = (ngx_msec_int_t) (msg->expires - ngx_current_msec);
+
+            if (left > 0) {
+                if (next == 0 || (ngx_msec_t) left < next) {
+                    next = left;
+                }
+
+                break;
+            }
+
+            ngx_queue_remove(q);
+            ngx_queue_insert_tail(&client->late, q);
+
+            msg->expired = 1;
+            client->expired++;
+
+            ngx_log_error(NGX_LOG_WARN, client->log, 0,
+                          "kafka_producer: no delivery report from the %s "
+                          "producer within %M ms, answered as possibly "
+                          "written",
+                          ngx_http_kafka_producer_mode_names[client->mode],
+                          w->delivery_timeout
+                          + NGX_HTTP_KAFKA_PRODUCER_EXPIRE_MARGIN);
+
+            if (msg->handler == NULL) {
+                continue;
+            }
+
+            ngx_memzero(&rev, sizeof(ngx_http_kafka_producer_event_t));
+            rev.partition = RD_KAFKA_PARTITION_UA;
+            rev.offset = -1;
+            rev.timestamp = -1;
+            rev.err = RD_KAFKA_RESP_ERR__MSG_TIMED_OUT;
+            rev.reason = NGX_HTTP_KAFKA_PRODUCER_REASON_NO_REPORT;
+            rev.persisted = RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
+            rev.brokers_down = client->brokers_down;
+
+            msg->handler(msg, &rev);
+        }
+    }
+
+    if (next) {
+        ngx_add_timer(ev, next);
+    }
+}
+
+
 ngx_http_kafka_producer_msg_t *
 ngx_http_kafka_producer_msg_create(ngx_http_kafka_producer_client_t *client,
     ngx_log_t *log)
@@ -1416,9 +1528,16 @@ ngx_http_kafka_producer_msg_create(ngx_http_kafka_producer_client_t *client,
     ngx_memzero(msg, sizeof(ngx_http_kafka_producer_msg_t));
 
     msg->client = client;
+    msg->expires = ngx_current_msec + w->delivery_timeout
+                   + NGX_HTTP_KAFKA_PRODUCER_EXPIRE_MARGIN;
 
     ngx_queue_insert_tail(&client->in_flight, &msg->queue);
     client->n++;
+
+    if (!w->expire_ev.timer_set) {
+        ngx_add_timer(&w->expire_ev, w->delivery_timeout
+                                     + NGX_HTTP_KAFKA_PRODUCER_EXPIRE_MARGIN);
+    }
 
     if (w->in_flight++ == 0) {
         w->poll_ev.cancelable = 0;
@@ -1590,6 +1709,19 @@ ngx_http_kafka_producer_finish(ngx_http_kafka_producer_msg_t *msg,
     }
 
     ev->brokers_down = client->brokers_down;
+
+    if (msg->expired) {
+        ev->late = 1;
+        client->late_reports++;
+
+        ngx_log_error(NGX_LOG_NOTICE, client->log, 0,
+                      "kafka_producer: late delivery report from the %s "
+                      "producer, %M ms after the delivery timeout: %s",
+                      ngx_http_kafka_producer_mode_names[client->mode],
+                      ngx_current_msec - msg->expires
+                      + NGX_HTTP_KAFKA_PRODUCER_EXPIRE_MARGIN,
+                      ev->err ? rd_kafka_err2name(ev->err) : "delivered");
+    }
 
     if (msg->handler) {
         msg->handler(msg, ev);

@@ -192,6 +192,9 @@ ngx_http_kafka_producer_request_report(ngx_http_kafka_producer_msg_t *msg,
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
+    /* one answer per request: a late report after an expiry goes nowhere */
+    msg->handler = NULL;
+
     r = ctx->request;
     c = r->connection;
 
@@ -210,6 +213,17 @@ ngx_http_kafka_producer_request_report(ngx_http_kafka_producer_msg_t *msg,
         ctx->ev.timestamp = ev->timestamp;
 
         rc = ctx->delivered(r, ctx, NULL);
+
+    } else if (ev->reason == NGX_HTTP_KAFKA_PRODUCER_REASON_NO_REPORT) {
+        rc = ngx_http_kafka_producer_problem_kafka(r,
+                              NGX_HTTP_GATEWAY_TIME_OUT, ev->err,
+                              ev->persisted, 0,
+                              "no delivery report for topic \"%V\" within "
+                              "the delivery timeout%s; the record may have "
+                              "been written, do not retry without an "
+                              "idempotency key", &ctx->record.topic,
+                              ev->brokers_down ? " (all brokers are down)"
+                                               : "");
 
     } else {
         status = ngx_http_kafka_producer_error_status(ev->err,

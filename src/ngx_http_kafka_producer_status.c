@@ -823,6 +823,25 @@ ngx_http_kafka_producer_status_finish(u_char *id,
 
         if (state == NGX_HTTP_KAFKA_PRODUCER_PENDING) {
             ngx_http_kafka_producer_status_set(ctx, rec, ev, ngx_time());
+
+        } else if (ev->late
+                   && state == NGX_HTTP_KAFKA_PRODUCER_ERROR
+                   && rec->reason == NGX_HTTP_KAFKA_PRODUCER_REASON_NO_REPORT)
+        {
+            /* librdkafka's report after "no report": what really happened */
+
+            if (ev->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                rec->state = NGX_HTTP_KAFKA_PRODUCER_OK;
+                rec->partition = ev->partition;
+                rec->offset = ev->offset;
+
+            } else {
+                rec->err = ev->err;
+                rec->persisted = (u_char) ev->persisted;
+            }
+
+            rec->reason = NGX_HTTP_KAFKA_PRODUCER_REASON_NONE;
+            state = NGX_HTTP_KAFKA_PRODUCER_PENDING;
         }
     }
 

@@ -635,4 +635,4 @@ invalid record header name "bad name": no spaces or control characters
     }
 --- must_die
 --- error_log
-invalid value "exactly-once" in "kafka_producer_mode" directive, it must be "plain" or "idempotent"
+invalid value "exactly-once"

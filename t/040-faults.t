@@ -124,7 +124,7 @@ kafka_check_send('/api/v1/send?mode=plain&eventId=fault-2c', $s, $h, $b,
                  label => 'after recovery');
 --- error_log
 _ALL_BROKERS_DOWN
-delivery to topic "bhf-transactions" failed (plain producer, sync send, not written): _MSG_TIMED_OUT
+delivery to topic "bhf-transactions" failed (plain producer, not written): _MSG_TIMED_OUT
 
 
 

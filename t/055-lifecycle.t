@@ -481,3 +481,47 @@ is(kafka_count_event('bhf-transactions', 'life-13'), 1, 'and the record is in th
 --- no_kafka_check
 --- error_log
 kafka_producer: shutdown, purging 1 message(s) of the plain producer
+
+
+
+=== TEST 14: brokers that go down while connected: no client waits, and no record stays PENDING, much past the delivery timeout
+--- workers: 1
+--- http_config
+    kafka_producer_delivery_timeout 3s;
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=plain&eventId=life-14-warm
+--- error_code: 200
+--- timeout: 40
+--- test_code
+http_request('POST', '/api/v1/send?mode=idempotent&eventId=life-14-warm2');
+kafka_mock('down all');
+my $t0 = time;
+my ($s, $h, $b) = http_request('POST', '/api/v1/send?mode=idempotent&eventId=life-14a&sendMode=async');
+is($s, 202, 'async accepted');
+my $loc = $h->{location};
+($s, $h, $b) = http_request('POST', '/api/v1/send?mode=plain&eventId=life-14b', undef, timeout => 30);
+my $took = time - $t0;
+ok($s == 503 || $s == 504, "sync answered $s") or diag($b);
+cmp_ok($took, '<', 3 + 2 + 1.5, sprintf('within the delivery timeout + 2 s margin (%.2f s)', $took));
+if ($s == 504) {
+    like($b, qr/"persisted":"possibly"/, 'a 504 says possibly written');
+} else {
+    like($b, qr/"persisted":"no"/, 'a 503 says not written');
+}
+my $st = status_wait($loc, 3 + 2 + 1.5 - (time - $t0));
+like($st, qr/"state":"ERROR"/, sprintf('the async record is ERROR %.2f s after the send', time - $t0)) or diag($st);
+kafka_mock('up all');
+my $d = main::detail()->{producers};
+note("expired: plain $d->{plain}{expired}, idempotent $d->{idempotent}{expired}; late reports: "
+     . "$d->{plain}{lateReports}, $d->{idempotent}{lateReports}");
+($s, $h, $b) = main::wait_status('/health/ready', 200, 20);
+my $uri = '/api/v1/send?mode=plain&eventId=life-14c';
+for (1 .. 20) {
+    ($s, $h, $b) = http_request('POST', $uri);
+    last if $s == 200;
+    sleep 0.5;
+}
+is($s, 200, 'service resumes without a reload') or diag($b);
+is(kafka_count_event('bhf-transactions', 'life-14c'), 1, 'and the record is there once');
+--- no_kafka_check
