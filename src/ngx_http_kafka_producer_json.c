@@ -483,3 +483,42 @@ ngx_http_kafka_producer_not_allowed(ngx_http_request_t *r, ngx_str_t *allow)
                                            "method %V is not allowed, "
                                            "use %V", &r->method_name, allow);
 }
+
+
+/*
+ * A client's string made safe for the error log: control characters, '"'
+ * and '\\' escaped as in JSON (ngx_escape_json(), so that no client can
+ * start a line of its own), at most NGX_HTTP_KAFKA_PRODUCER_LOG_MAX bytes
+ * of it, "..." after a cut.
+ */
+
+ngx_int_t
+ngx_http_kafka_producer_log_escape(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst)
+{
+    u_char     *p;
+    size_t      len, n;
+    ngx_uint_t  cut;
+
+    len = ngx_min(src->len, NGX_HTTP_KAFKA_PRODUCER_LOG_MAX);
+    cut = (len < src->len);
+
+    n = len + ngx_escape_json(NULL, src->data, len);
+
+    p = ngx_pnalloc(pool, n + (cut ? sizeof("...") - 1 : 0));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst->data = p;
+
+    p = (u_char *) ngx_escape_json(p, src->data, len);
+
+    if (cut) {
+        p = ngx_cpymem(p, "...", sizeof("...") - 1);
+    }
+
+    dst->len = p - dst->data;
+
+    return NGX_OK;
+}

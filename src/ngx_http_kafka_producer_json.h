@@ -75,6 +75,18 @@ ngx_int_t ngx_http_kafka_producer_problem_kafka(ngx_http_request_t *r,
     time_t retry_after, const char *fmt, ...);
 
 extern ngx_str_t  ngx_http_kafka_producer_persisted[];
+
+
+/*
+ * log_escape: "src" (a client's bytes) as it may go into the error log,
+ * in "dst" (pool memory): control characters, '"' and '\\' escaped as
+ * in JSON, at most NGX_HTTP_KAFKA_PRODUCER_LOG_MAX bytes of it then
+ * "...".  NGX_ERROR without memory.
+ */
+#define NGX_HTTP_KAFKA_PRODUCER_LOG_MAX  128
+
+ngx_int_t ngx_http_kafka_producer_log_escape(ngx_pool_t *pool,
+    ngx_str_t *src, ngx_str_t *dst);
 ngx_int_t ngx_http_kafka_producer_not_allowed(ngx_http_request_t *r,
     ngx_str_t *allow);
 

@@ -121,11 +121,20 @@ ngx_http_kafka_producer_send_record(ngx_http_request_t *r,
             ngx_http_kafka_producer_status_delete(id);
         }
 
+        if (ngx_http_kafka_producer_log_escape(r->pool, &ctx->ev.event_id,
+                                               &reason)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "kafka_producer: cannot queue a record of %uz bytes "
-                      "for topic \"%V\": %s: %s", ctx->record.value.len,
-                      &ctx->record.topic, rd_kafka_err2name(err),
-                      rd_kafka_err2str(err));
+                      "for topic \"%V\"%s%V%s: %s: %s",
+                      ctx->record.value.len, &ctx->record.topic,
+                      reason.len ? ", eventId \"" : "", &reason,
+                      reason.len ? "\"" : "",
+                      rd_kafka_err2name(err), rd_kafka_err2str(err));
 
         status = ngx_http_kafka_producer_error_status(err,
                                           client->brokers_down,
@@ -282,6 +291,7 @@ ngx_http_kafka_producer_deadline_handler(ngx_event_t *ev)
     ngx_http_kafka_producer_ctx_t *ctx = ev->data;
 
     ngx_int_t                             rc;
+    ngx_str_t                             id;
     ngx_connection_t                     *c;
     ngx_http_request_t                   *r;
     ngx_http_kafka_producer_main_conf_t  *kmcf;
@@ -300,9 +310,16 @@ ngx_http_kafka_producer_deadline_handler(ngx_event_t *ev)
 
     *ctx->cleanup = NULL;
 
+    if (ngx_http_kafka_producer_log_escape(r->pool, &ctx->ev.event_id, &id)
+        != NGX_OK)
+    {
+        id.len = 0;
+    }
+
     ngx_log_error(NGX_LOG_ERR, c->log, 0,
                   "kafka_producer: no delivery report for a record for "
-                  "topic \"%V\" within %M ms", &ctx->record.topic,
+                  "topic \"%V\"%s%V%s within %M ms", &ctx->record.topic,
+                  id.len ? ", eventId \"" : "", &id, id.len ? "\"" : "",
                   kmcf->delivery_timeout
                   + NGX_HTTP_KAFKA_PRODUCER_DEADLINE_MARGIN);
 

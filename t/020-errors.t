@@ -332,3 +332,27 @@ is($s, 200, 'the worker is alive');
 POST /api/v1/send?mode=plain&eventId=err-24&partition=00000000001
 --- error_code: 200
 --- response_body_like: "partition":1,"offset":\d+\}
+
+
+
+=== TEST 25: client input never forges an error-log line: an eventId with a newline and a fake [emerg] line is escaped, a long one cut
+--- config eval: $::Config
+--- requests eval
+["POST /api/v1/send?mode=plain&eventId=err-25-warm",
+ "POST /api/v1/send?mode=plain&partition=2147483647&eventId=x%0A2030/01/01%2000:00:00%20%5Bemerg%5D%201%231:%20forged",
+ "POST /api/v1/send?mode=plain&partition=2147483647&eventId=" . ("L" x 500)]
+--- error_code eval
+[200, 404, 404]
+--- test_code
+open my $f, '<', nginx_prefix() . '/logs/error.log' or die;
+my @forged = grep { /^2030\/01\/01/ } <$f>;
+close $f;
+is(scalar @forged, 0, 'no log line starts with the client\'s text');
+# the only "[emerg]" in the log is the escaped one, inside the quotes
+my @emerg = grep { /\[emerg\]/ && !/eventId "x\\n2030/ } do {
+    open my $g, '<', nginx_prefix() . '/logs/error.log' or die; <$g> };
+is(scalar @emerg, 0, 'no real [emerg] line');
+--- error_log eval
+[qr/cannot queue a record of \d+ bytes for topic "bhf-transactions", eventId "x\\n2030\/01\/01 00:00:00 \[emerg\] 1\#1: forged": _UNKNOWN_PARTITION/,
+ qr/eventId "L{128}\.\.\.": _UNKNOWN_PARTITION/,
+ "[emerg]"]
