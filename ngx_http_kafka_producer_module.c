@@ -19,11 +19,13 @@
 #include "ngx_http_kafka_producer_health.h"
 #include "ngx_http_kafka_producer_pass.h"
 #include "ngx_http_kafka_producer_record.h"
+#include "ngx_http_kafka_producer_json.h"
 
 
 #define NGX_HTTP_KAFKA_PRODUCER_SEND_HANDLER    0
 #define NGX_HTTP_KAFKA_PRODUCER_STATUS_HANDLER  1
 #define NGX_HTTP_KAFKA_PRODUCER_HEALTH_HANDLER  2
+#define NGX_HTTP_KAFKA_PRODUCER_PROBLEM_HANDLER 3
 
 
 static void *ngx_http_kafka_producer_create_main_conf(ngx_conf_t *cf);
@@ -153,6 +155,13 @@ static ngx_command_t  ngx_http_kafka_producer_commands[] = {
       ngx_http_kafka_producer_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_KAFKA_PRODUCER_STATUS_HANDLER,
+      NULL },
+
+    { ngx_string("kafka_producer_problem"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_kafka_producer_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_KAFKA_PRODUCER_PROBLEM_HANDLER,
       NULL },
 
     { ngx_string("kafka_producer_health"),
@@ -592,6 +601,10 @@ ngx_http_kafka_producer_handler(ngx_conf_t *cf, ngx_command_t *cmd,
     case NGX_HTTP_KAFKA_PRODUCER_STATUS_HANDLER:
         clcf->handler = ngx_http_kafka_producer_status_handler;
         break;
+
+    case NGX_HTTP_KAFKA_PRODUCER_PROBLEM_HANDLER:
+        clcf->handler = ngx_http_kafka_producer_problem_handler;
+        return NGX_CONF_OK;
 
     default: /* NGX_HTTP_KAFKA_PRODUCER_HEALTH_HANDLER */
         clcf->handler = ngx_http_kafka_producer_health_handler;

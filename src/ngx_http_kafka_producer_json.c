@@ -395,7 +395,32 @@ ngx_http_kafka_producer_problem_v(ngx_http_request_t *r, ngx_uint_t status,
 
     switch (status) {
     case NGX_HTTP_BAD_REQUEST:
+    case NGX_HTTP_REQUEST_HEADER_TOO_LARGE:
+    case NGX_HTTPS_CERT_ERROR:
+    case NGX_HTTPS_NO_CERT:
+    case NGX_HTTP_TO_HTTPS:
         ngx_str_set(&title, "Bad Request");
+        break;
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        ngx_str_set(&title, "Request Timeout");
+        break;
+    case NGX_HTTP_LENGTH_REQUIRED:
+        ngx_str_set(&title, "Length Required");
+        break;
+    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
+        ngx_str_set(&title, "URI Too Long");
+        break;
+    case NGX_HTTP_UNSUPPORTED_MEDIA_TYPE:
+        ngx_str_set(&title, "Unsupported Media Type");
+        break;
+    case NGX_HTTP_NOT_IMPLEMENTED:
+        ngx_str_set(&title, "Not Implemented");
+        break;
+    case NGX_HTTP_VERSION_NOT_SUPPORTED:
+        ngx_str_set(&title, "HTTP Version Not Supported");
+        break;
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        ngx_str_set(&title, "Too Many Requests");
         break;
     case NGX_HTTP_FORBIDDEN:
         ngx_str_set(&title, "Forbidden");
@@ -521,4 +546,56 @@ ngx_http_kafka_producer_log_escape(ngx_pool_t *pool, ngx_str_t *src,
     dst->len = p - dst->data;
 
     return NGX_OK;
+}
+
+
+/*
+ * kafka_producer_problem: the errors nginx itself answers before a
+ * handler of ours runs (a body over client_max_body_size, a URI too
+ * long, a malformed request), as problem+json, from a location that
+ * error_page redirects to: "error_page 413 @problem;".  The status is
+ * the one nginx was about to answer (r->err_status).
+ */
+
+ngx_int_t
+ngx_http_kafka_producer_problem_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t  status;
+
+    status = r->err_status ? r->err_status : NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    switch (status) {
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        return ngx_http_kafka_producer_problem(r, status, 0,
+                                      "the request body is larger than "
+                                      "client_max_body_size");
+
+    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
+        return ngx_http_kafka_producer_problem(r, status, 0,
+                                      "the request line is longer than "
+                                      "large_client_header_buffers");
+
+    case NGX_HTTP_REQUEST_HEADER_TOO_LARGE:
+        return ngx_http_kafka_producer_problem(r, NGX_HTTP_BAD_REQUEST, 0,
+                                      "a request header is longer than "
+                                      "large_client_header_buffers");
+
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        return ngx_http_kafka_producer_problem(r, status, 0,
+                                      "the request was not received in time "
+                                      "(client_body_timeout)");
+
+    default:
+        if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+            return ngx_http_kafka_producer_problem(r, status, 0,
+                                      "the server could not answer the "
+                                      "request");
+        }
+
+        return ngx_http_kafka_producer_problem(r, status, 0,
+                                      "nginx refused the request (see its "
+                                      "error log: a malformed request, a "
+                                      "header too large, ...)");
+    }
 }

@@ -76,6 +76,14 @@ ngx_int_t ngx_http_kafka_producer_problem_kafka(ngx_http_request_t *r,
 
 extern ngx_str_t  ngx_http_kafka_producer_persisted[];
 
+/*
+ * The content handler of "kafka_producer_problem;", for error_page: the
+ * status nginx was about to answer (r->err_status, 500 without one) as
+ * problem+json, with a detail for 413 (the client_max_body_size), 414,
+ * 494 (answered 400) and 408.  Returns what a content handler returns.
+ */
+ngx_int_t ngx_http_kafka_producer_problem_handler(ngx_http_request_t *r);
+
 
 /*
  * log_escape: "src" (a client's bytes) as it may go into the error log,

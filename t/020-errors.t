@@ -356,3 +356,41 @@ is(scalar @emerg, 0, 'no real [emerg] line');
 [qr/cannot queue a record of \d+ bytes for topic "bhf-transactions", eventId "x\\n2030\/01\/01 00:00:00 \[emerg\] 1\#1: forged": _UNKNOWN_PARTITION/,
  qr/eventId "L{128}\.\.\.": _UNKNOWN_PARTITION/,
  "[emerg]"]
+
+
+
+=== TEST 26: nginx's own errors on an API server are problem+json too (kafka_producer_problem in an internal location that error_page names)
+--- config
+    error_page 400 408 413 414 494 500 /_problem;
+
+    location = /_problem {
+        internal;
+        kafka_producer_problem;
+    }
+
+    location = /api/v1/send {
+        client_max_body_size 1k;
+        kafka_producer_send;
+    }
+--- request
+GET /nothing
+--- error_code: 404
+--- no_kafka_check
+--- test_code
+my ($s, $h, $b) = http_request('POST', '/api/v1/send?mode=plain&eventId=err-26', 'x' x 2048);
+is($s, 413, 'a body over client_max_body_size: 413');
+is($h->{'content-type'}, 'application/problem+json', 'as problem+json');
+is($b, '{"type":"about:blank","title":"Payload Too Large","status":413,"detail":"the request body is larger than client_max_body_size"}', 'that says why');
+($s, $h, $b) = http_request('POST', '/api/v1/send?mode=plain&eventId=' . ('u' x 9000));
+is($s, 414, 'a request line over large_client_header_buffers: 414');
+is($h->{'content-type'}, 'application/problem+json', 'as problem+json');
+like($b, qr/^\{"type":"about:blank","title":"URI Too Long","status":414,"detail":"the request line is longer than large_client_header_buffers"\}$/, '414 detail');
+($s, $h, $b) = http_request('POST', '/api/v1/send?mode=plain&eventId=err-26b', undef,
+                            headers => "X-Big: " . ('h' x 9000) . "\r\n");
+is($s, 400, 'a header over large_client_header_buffers: 400');
+like($b, qr/^\{"type":"about:blank","title":"Bad Request","status":400,"detail":"(a request header is longer than large_client_header_buffers|nginx refused the request[^"]*)"\}$/, '494 as a 400 problem') or diag($b);
+($s, $h, $b) = http_request('POST', '/api/v1/send?mode=plain&eventId=err-26c', 'ab',
+                            headers => "Content-Length: 2\r\nContent-Length: 2\r\n");
+is($s, 400, 'a duplicate Content-Length: 400');
+is($h->{'content-type'}, 'application/problem+json', 'as problem+json');
+is(kafka_count_event('bhf-transactions', 'err-26'), 0, 'nothing produced');
