@@ -592,8 +592,18 @@ ngx_http_kafka_producer_status_add(ngx_shm_zone_t *shm_zone, u_char *id,
     rec->key_len = (u_short) ev->key.len;
     rec->topic_len = (u_short) ev->topic.len;
 
-    p = ngx_cpymem(rec->data, ev->event_id.data, ev->event_id.len);
-    p = ngx_cpymem(p, ev->key.data, ev->key.len);
+    /* a pass record has no eventId, may have no key (data NULL) */
+
+    p = rec->data;
+
+    if (ev->event_id.len) {
+        p = ngx_cpymem(p, ev->event_id.data, ev->event_id.len);
+    }
+
+    if (ev->key.len) {
+        p = ngx_cpymem(p, ev->key.data, ev->key.len);
+    }
+
     ngx_memcpy(p, ev->topic.data, ev->topic.len);
 
     ngx_rbtree_insert(&ctx->sh->rbtree, &rec->node);
