@@ -859,7 +859,7 @@ ngx_http_kafka_producer_client_open(ngx_http_kafka_producer_client_t *client)
                       rd_kafka_name(rk));
     }
 
-    client->failures = 0;
+    /* "failures" counts until a delivery shows the producer works */
 
     return NGX_OK;
 }
@@ -1312,8 +1312,6 @@ ngx_http_kafka_producer_exit_purge(ngx_http_kafka_producer_worker_t *w,
 static void
 ngx_http_kafka_producer_client_poll(ngx_http_kafka_producer_client_t *client)
 {
-    ngx_uint_t  level;
-
     if (client->rk == NULL) {
         return;
     }
@@ -1364,9 +1362,7 @@ ngx_http_kafka_producer_client_poll(ngx_http_kafka_producer_client_t *client)
         client->failures++;
         ngx_http_kafka_producer_client_backoff(client);
 
-        level = (client->failures == 1) ? NGX_LOG_ALERT : NGX_LOG_WARN;
-
-        ngx_log_error(level, client->log, 0,
+        ngx_log_error(NGX_LOG_WARN, client->log, 0,
                       "kafka_producer: the %s producer failed before any "
                       "delivery, replacing it in %M ms",
                       ngx_http_kafka_producer_mode_names[client->mode],
@@ -1656,6 +1652,7 @@ ngx_http_kafka_producer_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
         client->brokers_down = 0;
         client->delivered_since_open = 1;
         client->backoff = 0;
+        client->failures = 0;
 
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, client->log, 0,
                        "kafka_producer: delivered to %s [%D] at %L",
@@ -1740,14 +1737,19 @@ ngx_http_kafka_producer_error(rd_kafka_t *rk, int err, const char *reason,
 {
     ngx_http_kafka_producer_client_t  *client = opaque;
 
-    char  errstr[512];
+    char        errstr[512];
+    ngx_uint_t  level;
 
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         client->fatal = 1;
 
         err = rd_kafka_fatal_error(rk, errstr, sizeof(errstr));
 
-        ngx_log_error(NGX_LOG_ALERT, client->log, 0,
+        /* "alert" once; while replacements keep failing, "warn" */
+
+        level = client->failures ? NGX_LOG_WARN : NGX_LOG_ALERT;
+
+        ngx_log_error(level, client->log, 0,
                       "kafka_producer: fatal error in the %s producer, "
                       "it will be replaced: %s: %s",
                       ngx_http_kafka_producer_mode_names[client->mode],

@@ -525,3 +525,49 @@ for (1 .. 20) {
 is($s, 200, 'service resumes without a reload') or diag($b);
 is(kafka_count_event('bhf-transactions', 'life-14c'), 1, 'and the record is there once');
 --- no_kafka_check
+
+
+
+=== TEST 15: every fresh idempotent producer fails at once (InitProducerId refused, as a missing IdempotentWrite ACL does): replacements back off, 503 + Retry-After meanwhile, recovery when the broker accepts
+--- workers: 1
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=idempotent&eventId=life-15-warm&partition=0
+--- error_code: 200
+--- timeout: 60
+--- test_code
+# the next 3 InitProducerId are refused; a fatal error (out-of-order
+# sequence) makes the running idempotent producer be replaced
+kafka_mock('error InitProducerId CLUSTER_AUTHORIZATION_FAILED 3');
+kafka_mock('leader bhf-transactions 0 1');
+kafka_mock('broker-error 1 Produce OUT_OF_ORDER_SEQUENCE_NUMBER 0 1');
+my ($s, $h, $b) = http_request('POST', '/api/v1/send?mode=idempotent&eventId=life-15a&partition=0');
+is($s, 502, 'the send that hit the fatal error: 502') or diag($b);
+sleep 2.5;
+($s, $h, $b) = http_request('POST', '/api/v1/send?mode=idempotent&eventId=life-15b');
+is($s, 503, 'idempotent sends: 503 while fresh producers keep failing') or diag($b);
+like($h->{'retry-after'} // '', qr/^\d+$/, "Retry-After: " . ($h->{'retry-after'} // 'none'));
+my $d = main::detail()->{producers}{idempotent};
+is($d->{state}, 'REPLACING', "detail: REPLACING, replaced $d->{replaced}, next attempt in " . ($d->{retryInMs} // '?') . ' ms');
+($s) = http_request('POST', '/api/v1/send?mode=plain&eventId=life-15c');
+is($s, 200, 'the plain producer is untouched');
+($s, $h, $b) = main::wait_status('/health/ready', 200, 30);
+is($s, 200, 'ready once the broker gives a producer id again') or diag($b);
+$d = main::detail()->{producers}{idempotent};
+cmp_ok($d->{replaced}, '<=', 5, "$d->{replaced} replacements in all (backoff 0.5, 1, 2, 4 s), not hundreds");
+open my $f, '<', nginx_prefix() . '/logs/error.log' or die;
+my @lines = <$f>;
+close $f;
+my @alerts = grep { /\[alert\].*fatal error in the idempotent producer/ } @lines;
+my @warns = grep { /\[warn\].*fatal error in the idempotent producer/ } @lines;
+is(scalar @alerts, 2, '[alert] for the out-of-order sequence and for the first refused producer id');
+cmp_ok(scalar @warns, '>=', 1, 'the repetitions at [warn]: ' . scalar @warns);
+my $uri = '/api/v1/send?mode=idempotent&eventId=life-15d';
+($s, $h, $b) = http_request('POST', $uri);
+is($s, 200, 'idempotent sends work again') or diag($b);
+kafka_check_send($uri, $s, $h, $b, label => 'after the backoff');
+--- no_kafka_check
+--- error_log
+[alert]
+fatal error in the idempotent producer
+failed before any delivery, replacing it in
