@@ -571,3 +571,49 @@ kafka_check_send($uri, $s, $h, $b, label => 'after the backoff');
 [alert]
 fatal error in the idempotent producer
 failed before any delivery, replacing it in
+
+
+
+=== TEST 16: a fatal error purges the messages in flight: they are "possibly" written (504, no Retry-After), never a 503 for a record that is in the topic
+--- workers: 1
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=idempotent&eventId=life-16-warm0&partition=0
+--- error_code: 200
+--- timeout: 60
+--- test_code
+for my $p (1, 2) {
+    my ($s) = http_request('POST', "/api/v1/send?mode=idempotent&eventId=life-16-warm$p&partition=$p");
+    is($s, 200, "partition $p warm");
+}
+kafka_mock("rtt $_ 800") for 1 .. 3;
+kafka_mock('error Produce OUT_OF_ORDER_SEQUENCE_NUMBER 1');
+my @socks = map { main::start_request("/api/v1/send?mode=idempotent&eventId=life-16-$_&partition=$_") } 0 .. 2;
+my %answer;
+for my $p (0 .. 2) {
+    my ($status, $body, $raw) = main::finish_request($socks[$p]);
+    $answer{$p} = [$status, $body, $raw];
+    note("partition $p: $status $body");
+}
+kafka_mock("rtt $_ 0") for 1 .. 3;
+my $n502 = grep { $_->[0] == 502 } values %answer;
+is($n502, 1, 'the send that got the error: 502');
+for my $p (0 .. 2) {
+    my ($status, $body, $raw) = @{ $answer{$p} };
+    my $count = kafka_count_event('bhf-transactions', "life-16-$p");
+    if ($status == 503) {
+        is($count, 0, "partition $p: a 503 only for a record that is not in the topic");
+        like($body, qr/"persisted":"no"/, "partition $p: 503 says not written");
+    } elsif ($status == 504) {
+        like($body, qr/"persisted":"possibly"/, "partition $p: 504 says possibly written ($count in the topic)");
+        unlike($raw, qr/Retry-After/i, "partition $p: no Retry-After");
+    } elsif ($status == 200) {
+        is($count, 1, "partition $p: 200 and in the topic once");
+    } else {
+        is($status, 502, "partition $p: 502");
+    }
+}
+--- no_kafka_check
+--- error_log
+[alert]
+fatal error in the idempotent producer
