@@ -20,14 +20,17 @@
 #include "ngx_http_kafka_producer_pass.h"
 #include "ngx_http_kafka_producer_record.h"
 #include "ngx_http_kafka_producer_json.h"
+#include "ngx_http_kafka_producer_metrics.h"
 
 
 #define NGX_HTTP_KAFKA_PRODUCER_SEND_HANDLER    0
 #define NGX_HTTP_KAFKA_PRODUCER_STATUS_HANDLER  1
 #define NGX_HTTP_KAFKA_PRODUCER_HEALTH_HANDLER  2
 #define NGX_HTTP_KAFKA_PRODUCER_PROBLEM_HANDLER 3
+#define NGX_HTTP_KAFKA_PRODUCER_METRICS_HANDLER 4
 
 
+static ngx_int_t ngx_http_kafka_producer_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_kafka_producer_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_kafka_producer_init_main_conf(ngx_conf_t *cf,
     void *conf);
@@ -157,6 +160,20 @@ static ngx_command_t  ngx_http_kafka_producer_commands[] = {
       NGX_HTTP_KAFKA_PRODUCER_STATUS_HANDLER,
       NULL },
 
+    { ngx_string("kafka_producer_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_kafka_producer_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_KAFKA_PRODUCER_METRICS_HANDLER,
+      NULL },
+
+    { ngx_string("kafka_producer_metrics_topics"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_kafka_producer_main_conf_t, metrics_topics),
+      NULL },
+
     { ngx_string("kafka_producer_problem"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_kafka_producer_handler,
@@ -256,7 +273,7 @@ static ngx_command_t  ngx_http_kafka_producer_commands[] = {
 
 static ngx_http_module_t  ngx_http_kafka_producer_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_kafka_producer_postconfiguration, /* postconfiguration */
 
     ngx_http_kafka_producer_create_main_conf, /* create main conf */
     ngx_http_kafka_producer_init_main_conf,   /* init main conf */
@@ -283,6 +300,35 @@ ngx_module_t  ngx_http_kafka_producer_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static ngx_int_t
+ngx_http_kafka_producer_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt                  *h;
+    ngx_http_core_main_conf_t            *cmcf;
+    ngx_http_kafka_producer_main_conf_t  *kmcf;
+
+    kmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_kafka_producer_module);
+
+    if (kmcf->locations == 0) {
+        return NGX_OK;
+    }
+
+    /* nginx_kafka_producer_requests_total counts in the log phase */
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_kafka_producer_metrics_log;
+
+    return NGX_OK;
+}
 
 
 static void *
@@ -314,6 +360,7 @@ ngx_http_kafka_producer_create_main_conf(ngx_conf_t *cf)
     kmcf->idempotent_linger = NGX_CONF_UNSET_MSEC;
     kmcf->shutdown_timeout = NGX_CONF_UNSET_MSEC;
     kmcf->retries = NGX_CONF_UNSET_UINT;
+    kmcf->metrics_topics = NGX_CONF_UNSET_UINT;
 
     return kmcf;
 }
@@ -338,6 +385,14 @@ ngx_http_kafka_producer_init_main_conf(ngx_conf_t *cf, void *conf)
 
     /* kafka_producer_shutdown_timeout: the delivery timeout by default */
     ngx_conf_init_uint_value(kmcf->retries, 10);
+    ngx_conf_init_uint_value(kmcf->metrics_topics, 64);
+
+    if (kmcf->metrics_topics == 0 || kmcf->metrics_topics > 10000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"kafka_producer_metrics_topics\" must be "
+                           "from 1 to 10000, not %ui", kmcf->metrics_topics);
+        return NGX_CONF_ERROR;
+    }
 
     if (kmcf->locations == 0) {
         /* no send or status location: the module stays idle */
@@ -353,6 +408,10 @@ ngx_http_kafka_producer_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     if (ngx_http_kafka_producer_init_conf(cf, kmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_kafka_producer_metrics_init_conf(cf, kmcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -604,6 +663,10 @@ ngx_http_kafka_producer_handler(ngx_conf_t *cf, ngx_command_t *cmd,
 
     case NGX_HTTP_KAFKA_PRODUCER_PROBLEM_HANDLER:
         clcf->handler = ngx_http_kafka_producer_problem_handler;
+        return NGX_CONF_OK;
+
+    case NGX_HTTP_KAFKA_PRODUCER_METRICS_HANDLER:
+        clcf->handler = ngx_http_kafka_producer_metrics_handler;
         return NGX_CONF_OK;
 
     default: /* NGX_HTTP_KAFKA_PRODUCER_HEALTH_HANDLER */

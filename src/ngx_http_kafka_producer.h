@@ -59,6 +59,8 @@ typedef struct {
     ngx_uint_t                        retries;
 
     ngx_shm_zone_t                   *shm_zone;
+    ngx_shm_zone_t                   *metrics_zone;
+    ngx_uint_t                        metrics_topics;
 
     ngx_uint_t                        locations; /* that produce */
     ngx_uint_t                        zone_locations; /* send, status */
@@ -167,6 +169,7 @@ struct ngx_http_kafka_producer_msg_s {
      * the client's "late" queue for librdkafka's own report
      */
     ngx_msec_t                        expires;
+    uint64_t                          start;      /* us, monotonic */
     unsigned                          expired:1;
 
     /* storage for the handler, e.g. the requestId of an async record */

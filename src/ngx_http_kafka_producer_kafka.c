@@ -11,6 +11,7 @@
 
 
 #include "ngx_http_kafka_producer_kafka.h"
+#include "ngx_http_kafka_producer_metrics.h"
 
 #include <grp.h>
 #include <pwd.h>
@@ -1010,6 +1011,8 @@ ngx_http_kafka_producer_client_fail(ngx_http_kafka_producer_client_t *client,
         ev.reason = reason;
         ev.persisted = RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED;
 
+        ngx_http_kafka_producer_metrics_record(client->mode, NULL, 0, 0);
+
         ngx_http_kafka_producer_finish(msg, &ev);
     }
 }
@@ -1343,6 +1346,7 @@ ngx_http_kafka_producer_client_poll(ngx_http_kafka_producer_client_t *client)
     ngx_http_kafka_producer_client_close(client);
 
     client->replaced++;
+    ngx_http_kafka_producer_metrics_replacement(client->mode);
 
     if (ngx_exiting) {
         return;
@@ -1390,7 +1394,17 @@ ngx_http_kafka_producer_poll_handler(ngx_event_t *ev)
     for (mode = 0; mode < NGX_HTTP_KAFKA_PRODUCER_NMODES; mode++) {
         client = w->clients[mode];
 
-        if (client == NULL || client->rk == NULL) {
+        if (client == NULL) {
+            continue;
+        }
+
+        ngx_http_kafka_producer_metrics_worker(mode, client->n,
+                          client->rk ? (ngx_uint_t) rd_kafka_outq_len(client->rk)
+                                     : 0,
+                          client->brokers_up,
+                          client->rk && !client->fatal && client->brokers_up);
+
+        if (client->rk == NULL) {
             continue;
         }
 
@@ -1524,6 +1538,7 @@ ngx_http_kafka_producer_msg_create(ngx_http_kafka_producer_client_t *client,
     ngx_memzero(msg, sizeof(ngx_http_kafka_producer_msg_t));
 
     msg->client = client;
+    msg->start = ngx_http_kafka_producer_metrics_now();
     msg->expires = ngx_current_msec + w->delivery_timeout
                    + NGX_HTTP_KAFKA_PRODUCER_EXPIRE_MARGIN;
 
@@ -1672,6 +1687,12 @@ ngx_http_kafka_producer_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
             client->fatal = 1;
         }
     }
+
+    ngx_http_kafka_producer_metrics_record(client->mode,
+                                 rd_kafka_topic_name(m->rkt),
+                                 m->err == RD_KAFKA_RESP_ERR_NO_ERROR,
+                                 ngx_http_kafka_producer_metrics_now()
+                                 - msg->start);
 
     if (msg->handler == NULL) {
         ngx_log_error(NGX_LOG_NOTICE, client->log, 0,

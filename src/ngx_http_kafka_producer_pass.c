@@ -103,6 +103,11 @@ ngx_http_kafka_producer_pass_record(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ctx->ev.mode = klcf->mode;
+    ctx->ev.async = klcf->async;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_kafka_producer_module);
+
     rc = ngx_http_kafka_producer_record_eval(r, klcf, &ctx->record, &status,
                                              &error);
 

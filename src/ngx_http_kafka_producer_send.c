@@ -506,6 +506,12 @@ ngx_http_kafka_producer_send_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* for the metrics: unknown until the parameters say */
+    ctx->ev.mode = NGX_CONF_UNSET_UINT;
+    ctx->ev.async = NGX_CONF_UNSET_UINT;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_kafka_producer_module);
+
     rc = ngx_http_kafka_producer_parse_args(r->pool, &r->args, &ctx->ev,
                                             &error);
 

@@ -1124,6 +1124,53 @@ ngx_http_kafka_producer_status_error(ngx_pool_t *pool,
 }
 
 
+/*
+ * For the metrics: bytes of the zone in use and its size, records by
+ * state.  Counts the queues under the lock: O(records), once per scrape.
+ */
+
+void
+ngx_http_kafka_producer_status_stats(ngx_shm_zone_t *shm_zone, size_t *used,
+    size_t *total, ngx_uint_t *pending, ngx_uint_t *done)
+{
+    ngx_uint_t                             n;
+    ngx_queue_t                           *q;
+    ngx_http_kafka_producer_status_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    *total = shm_zone->shm.size;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    *used = shm_zone->shm.size - (ctx->shpool->pfree << ngx_pagesize_shift);
+
+    n = 0;
+
+    for (q = ngx_queue_head(&ctx->sh->pending);
+         q != ngx_queue_sentinel(&ctx->sh->pending);
+         q = ngx_queue_next(q))
+    {
+        n++;
+    }
+
+    *pending = n;
+
+    n = 0;
+
+    for (q = ngx_queue_head(&ctx->sh->done);
+         q != ngx_queue_sentinel(&ctx->sh->done);
+         q = ngx_queue_next(q))
+    {
+        n++;
+    }
+
+    *done = n;
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
 #if (NGX_HTTP_KAFKA_PRODUCER_FUZZ)
 
 /* the requestId parser, for fuzz/fuzz_kafka_producer.c */

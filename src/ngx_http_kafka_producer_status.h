@@ -25,6 +25,13 @@ void ngx_http_kafka_producer_status_finish(u_char *id,
 void ngx_http_kafka_producer_status_delete(u_char *id);
 
 ngx_int_t ngx_http_kafka_producer_status_handler(ngx_http_request_t *r);
+
+/*
+ * stats: for the metrics, the bytes of the zone in use ("used", whole
+ * pages) and its size ("total"), and its records by state.
+ */
+void ngx_http_kafka_producer_status_stats(ngx_shm_zone_t *shm_zone,
+    size_t *used, size_t *total, ngx_uint_t *pending, ngx_uint_t *done);
 ngx_int_t ngx_http_kafka_producer_status_state(ngx_http_request_t *r,
     ngx_str_t *res, ngx_http_variable_value_t *v);
 
