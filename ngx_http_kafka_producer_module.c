@@ -21,6 +21,7 @@
 #include "ngx_http_kafka_producer_record.h"
 #include "ngx_http_kafka_producer_json.h"
 #include "ngx_http_kafka_producer_metrics.h"
+#include "ngx_http_kafka_producer_idempotency.h"
 
 
 #define NGX_HTTP_KAFKA_PRODUCER_SEND_HANDLER    0
@@ -174,6 +175,20 @@ static ngx_command_t  ngx_http_kafka_producer_commands[] = {
       offsetof(ngx_http_kafka_producer_main_conf_t, metrics_topics),
       NULL },
 
+    { ngx_string("kafka_producer_idempotency_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_kafka_producer_idempotency_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("kafka_producer_idempotency_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_kafka_producer_loc_conf_t, idempotency_key),
+      NULL },
+
     { ngx_string("kafka_producer_problem"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_kafka_producer_handler,
@@ -308,6 +323,10 @@ ngx_http_kafka_producer_postconfiguration(ngx_conf_t *cf)
     ngx_http_handler_pt                  *h;
     ngx_http_core_main_conf_t            *cmcf;
     ngx_http_kafka_producer_main_conf_t  *kmcf;
+
+    if (ngx_http_kafka_producer_idempotency_init_filters(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     kmcf = ngx_http_conf_get_module_main_conf(cf,
                                               ngx_http_kafka_producer_module);
@@ -448,6 +467,7 @@ ngx_http_kafka_producer_create_loc_conf(ngx_conf_t *cf)
     klcf->value = NGX_CONF_UNSET_PTR;
     klcf->key = NGX_CONF_UNSET_PTR;
     klcf->partition = NGX_CONF_UNSET_PTR;
+    klcf->idempotency_key = NGX_CONF_UNSET_PTR;
     klcf->mode = NGX_CONF_UNSET_UINT;
     klcf->async = NGX_CONF_UNSET;
 
@@ -473,6 +493,8 @@ ngx_http_kafka_producer_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_ptr_value(conf->value, prev->value, NULL);
     ngx_conf_merge_ptr_value(conf->key, prev->key, NULL);
     ngx_conf_merge_ptr_value(conf->partition, prev->partition, NULL);
+    ngx_conf_merge_ptr_value(conf->idempotency_key, prev->idempotency_key,
+                             NULL);
     ngx_conf_merge_uint_value(conf->mode, prev->mode,
                               NGX_HTTP_KAFKA_PRODUCER_IDEMPOTENT);
     ngx_conf_merge_value(conf->async, prev->async, 0);

@@ -60,6 +60,7 @@ typedef struct {
 
     ngx_shm_zone_t                   *shm_zone;
     ngx_shm_zone_t                   *metrics_zone;
+    ngx_shm_zone_t                   *idem_zone;  /* idempotency keys */
     ngx_uint_t                        metrics_topics;
 
     ngx_uint_t                        locations; /* that produce */
@@ -89,6 +90,7 @@ typedef struct {
     ngx_array_t                      *headers;    /* of header_t, or NULL */
     ngx_uint_t                        mode;       /* kafka_producer_mode */
     ngx_flag_t                        async;      /* ..._send_mode async */
+    ngx_http_complex_value_t         *idempotency_key;
 } ngx_http_kafka_producer_loc_conf_t;
 
 

@@ -422,6 +422,12 @@ ngx_http_kafka_producer_problem_v(ngx_http_request_t *r, ngx_uint_t status,
     case NGX_HTTP_TOO_MANY_REQUESTS:
         ngx_str_set(&title, "Too Many Requests");
         break;
+    case NGX_HTTP_CONFLICT:
+        ngx_str_set(&title, "Conflict");
+        break;
+    case 422:
+        ngx_str_set(&title, "Unprocessable Content");
+        break;
     case NGX_HTTP_FORBIDDEN:
         ngx_str_set(&title, "Forbidden");
         break;

@@ -135,6 +135,7 @@ ngx_http_kafka_producer_pass_record(ngx_http_request_t *r)
         ctx->ev.key = ctx->record.key;
     }
 
+    ctx->content = ctx->record.value;
     ctx->delivered = ngx_http_kafka_producer_pass_delivered;
     ctx->accepted = ngx_http_kafka_producer_pass_accepted;
 

@@ -17,6 +17,7 @@
 #include "ngx_http_kafka_producer_kafka.h"
 #include "ngx_http_kafka_producer_status.h"
 #include "ngx_http_kafka_producer_json.h"
+#include "ngx_http_kafka_producer_idempotency.h"
 
 
 /* the deadline of a sync send, past the delivery timeout, in ms */
@@ -49,6 +50,11 @@ ngx_http_kafka_producer_send_record(ngx_http_request_t *r,
     u_char                                id[NGX_HTTP_KAFKA_PRODUCER_ID_LEN];
 
     kmcf = ngx_http_get_module_main_conf(r, ngx_http_kafka_producer_module);
+
+    if (ngx_http_kafka_producer_idempotency_begin(r, ctx, &rc) == NGX_DONE) {
+        /* a replay, or why the key refuses this request */
+        return rc;
+    }
 
     client = ngx_http_kafka_producer_client(ctx->ev.mode);
 

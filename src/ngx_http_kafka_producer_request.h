@@ -36,6 +36,16 @@ struct ngx_http_kafka_producer_ctx_s {
     ngx_http_kafka_producer_msg_t     *msg;
     ngx_event_t                        deadline;
     ngx_http_cleanup_pt               *cleanup; /* disarmed on completion */
+
+    /* an idempotency key in flight, and the answer kept for it */
+    ngx_str_t                          idempotency_key;
+    ngx_str_t                          content;  /* what a repeat repeats:
+                                                    the lab's query string,
+                                                    the pass's value */
+    ngx_str_t                          idempotency_answer;
+    ngx_uint_t                         idempotency_status;
+    ngx_uint_t                         idempotency_done;  /* unsigned:1 */
+    u_char                             fingerprint[16];
 };
 
 

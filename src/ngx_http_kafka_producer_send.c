@@ -581,6 +581,7 @@ ngx_http_kafka_producer_send_handler(ngx_http_request_t *r)
     ctx->record.partition = ctx->ev.partition;
     ctx->record.key = ctx->ev.key;
 
+    ctx->content = r->args;
     ctx->delivered = ngx_http_kafka_producer_delivered;
     ctx->accepted = ngx_http_kafka_producer_accepted;
 
