@@ -25,7 +25,7 @@ SOURCES = config ngx_http_kafka_producer_module.c $(wildcard src/*.c src/*.h)
 
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all deps run test test-asan fuzz fuzz-build fuzz-deps \
+.PHONY: all deps run lab test-kafka test test-asan fuzz fuzz-build fuzz-deps \
         test-valgrind valgrind-deps clean
 
 all: $(BUILD)/$(MODULE) $(BUILD)/kafka-mock
@@ -63,6 +63,11 @@ $(BUILD)/kafka-mock: tools/kafka-mock.c
 
 run: deps all
 	tools/run.sh
+
+# the lab on Apache Kafka and Toxiproxy (tools/lab.sh): needs Java 17,
+# Maven and Go; the jars and binaries land in build/
+lab: deps all
+	tools/lab.sh
 
 test: deps all
 	prove -r t/
