@@ -193,13 +193,24 @@ wait_ready() {
     die "no metadata answer on $internal within ${start_timeout}s (pid $p)"
 }
 
+# leaders NAME: how many partitions of topic NAME have a leader.  Asks for
+# every topic's metadata: a request that names the topic would create it
+# where auto.create.topics.enable is on
+leaders() {
+    kcat -L -b "$internal" -m 5 2> /dev/null \
+        | awk -v t="  topic \"$1\" with " '
+              /^  topic "/ { in_t = index($0, t) == 1 }
+              in_t && /^    partition [0-9]+, leader [0-9]+,/ { n++ }
+              END { print n + 0 }'
+}
+
 # topic NAME PARTITIONS: created unless it exists, then waited for (every
 # partition with a leader)
 topic() {
     local name=$1 partitions=$2 deadline n
 
-    if ! kcat -L -b "$internal" -t "$name" -m 5 2> /dev/null \
-            | grep -q "topic \"$name\" with $partitions partitions"; then
+    n=$(leaders "$name")
+    if [ "$n" = 0 ]; then
         java_run org.apache.kafka.tools.TopicCommand --bootstrap-server "$internal" \
             --create --if-not-exists --topic "$name" --partitions "$partitions" \
             --replication-factor 1 > "$dir/logs/topic-$name.log" 2>&1 \
@@ -208,12 +219,12 @@ topic() {
     fi
     deadline=$((SECONDS + 60))
     while [ "$SECONDS" -lt "$deadline" ]; do
-        n=$(kcat -L -b "$internal" -t "$name" -m 5 2> /dev/null \
-                | grep -c 'partition [0-9]*, leader 1,' || true)
+        n=$(leaders "$name")
         [ "$n" = "$partitions" ] && return 0
         sleep 0.3
     done
-    die "topic $name: $partitions partitions with a leader not seen within 60s"
+    die "topic $name: $partitions partitions with a leader not seen within" \
+        "60s ($n seen)"
 }
 
 start() {
