@@ -12,6 +12,10 @@
 #   tools/kafka/kafka.sh kill      kill -9 (the tests' broker crash)
 #   tools/kafka/kafka.sh wait      wait until the node answers metadata
 #   tools/kafka/kafka.sh status    running or not (exit 0 or 1)
+#   tools/kafka/kafka.sh dump TOPIC PARTITION
+#                                  the partition's record batches as stored
+#                                  (kafka.tools.DumpLogSegments: offsets,
+#                                  producer id, epoch, sequence, payload)
 #
 # Listeners (all on 127.0.0.1):
 #   INTERNAL   $KAFKA_INTERNAL_PORT (9094), advertised as itself: inter-broker
@@ -295,13 +299,26 @@ crash() {
     say "killed (SIGKILL) pid $p"
 }
 
+dump() {
+    local seg=() f
+
+    [ $# -eq 2 ] || die "usage: kafka.sh dump TOPIC PARTITION"
+    for f in "$dir/data/$1-$2"/*.log; do
+        [ -f "$f" ] && seg+=("$f")
+    done
+    [ ${#seg[@]} -gt 0 ] || die "no log segment in $dir/data/$1-$2"
+    java_run kafka.tools.DumpLogSegments --print-data-log \
+        --files "$(IFS=,; echo "${seg[*]}")"
+}
+
 case ${1:-} in
     libs) libs; echo "$libs" ;;
+    dump) shift; dump "$@" ;;
     start) start ;;
     stop) stop ;;
     kill) crash ;;
     wait) pid > /dev/null || die "not running"; wait_ready ;;
     status) if p=$(pid); then say "running (pid $p)"; else say "not running"; exit 1; fi ;;
-    -h|--help|help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//' ;;
-    *) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    -h|--help|help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
