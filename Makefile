@@ -2,7 +2,13 @@
 #
 #   make            build the module and tools/kafka-mock into build/
 #   make run        local Kafka-protocol cluster + nginx on 127.0.0.1:8080
-#   make test       the whole suite (prove -r t/)
+#   make lab        the lab on this machine, no Docker: Apache Kafka (Maven),
+#                   Toxiproxy (go install) and nginx on 127.0.0.1:8080
+#                   through the proxy; scripts/lab-faults.sh works on it
+#   make test       the whole suite (prove -r t/), on the mock cluster
+#   make test-kafka the suite on Apache Kafka behind Toxiproxy: blocks that
+#                   need a mock-only fault are skipped, t/060-kafka.t's
+#                   real-broker tests run (KAFKA_VERSION=4.4.0 for Kafka 4)
 #   make test-asan  the suite with the module built with ASan and UBSan
 #   make deb        the Debian package into build/deb/ (debian/, dh_nginx)
 #   make check-deploy  Dockerfile/k8s/compose/scripts/.deb checks (root)
@@ -71,6 +77,13 @@ lab: deps all
 
 test: deps all
 	prove -r t/
+
+# the suite on Apache Kafka behind Toxiproxy (tools/test-kafka.sh), with
+# t/060-kafka.t; TEST_KAFKA_ARGS are prove's (default -r t/), KAFKA_VERSION
+# another Kafka (e.g. 4.4.0)
+TEST_KAFKA_ARGS ?=
+test-kafka: deps all
+	tools/test-kafka.sh $(TEST_KAFKA_ARGS)
 
 test-asan: deps $(ASAN_BUILD)/$(MODULE) $(BUILD)/kafka-mock
 	TEST_NGINX_MODULE=$(ASAN_BUILD)/$(MODULE) \

@@ -56,7 +56,6 @@ install() {
         go1.1[0-9]*|go1.2[01]|go1.2[01].*)
             die "Go $v is too old to build Toxiproxy $version: Go 1.22 or later" ;;
     esac
-    command -v curl > /dev/null 2>&1 || die "curl is missing (apt-get install curl)"
     gobin=$(mktemp -d)
     say "building toxiproxy $version with $v (go install)"
     # bounded: a module proxy that does not answer fails, never hangs
@@ -90,6 +89,13 @@ start() {
     local p i
 
     install
+    if ! command -v curl > /dev/null 2>&1; then
+        [ "$(id -u)" -eq 0 ] || die "curl is missing (Debian: apt-get install curl)"
+        say "curl is missing, installing it"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+              apt-get install -y -qq --no-install-recommends curl; } \
+            || die "could not install curl (apt-get failed)"
+    fi
     if p=$(pid); then
         say "already running (pid $p)"
         return 0

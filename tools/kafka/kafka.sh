@@ -300,14 +300,17 @@ crash() {
 }
 
 dump() {
-    local seg=() f
+    local seg=() f tool
 
     [ $# -eq 2 ] || die "usage: kafka.sh dump TOPIC PARTITION"
     for f in "$dir/data/$1-$2"/*.log; do
         [ -f "$f" ] && seg+=("$f")
     done
     [ ${#seg[@]} -gt 0 ] || die "no log segment in $dir/data/$1-$2"
-    java_run kafka.tools.DumpLogSegments --print-data-log \
+    # Kafka 4 moved the tool from core to kafka-tools
+    tool=kafka.tools.DumpLogSegments
+    [ "$major" = 4 ] && tool=org.apache.kafka.tools.DumpLogSegments
+    java_run "$tool" --print-data-log \
         --files "$(IFS=,; echo "${seg[*]}")"
 }
 
