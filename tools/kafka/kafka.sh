@@ -300,18 +300,26 @@ crash() {
 }
 
 dump() {
-    local seg=() f tool
+    local seg=() f tool out
 
     [ $# -eq 2 ] || die "usage: kafka.sh dump TOPIC PARTITION"
     for f in "$dir/data/$1-$2"/*.log; do
         [ -f "$f" ] && seg+=("$f")
     done
     [ ${#seg[@]} -gt 0 ] || die "no log segment in $dir/data/$1-$2"
-    # Kafka 4 moved the tool from core to kafka-tools
-    tool=kafka.tools.DumpLogSegments
-    [ "$major" = 4 ] && tool=org.apache.kafka.tools.DumpLogSegments
-    java_run "$tool" --print-data-log \
-        --files "$(IFS=,; echo "${seg[*]}")"
+    # in core up to Kafka 4.0, in kafka-tools since 4.1
+    for tool in kafka.tools.DumpLogSegments org.apache.kafka.tools.DumpLogSegments; do
+        if out=$(java_run "$tool" --print-data-log \
+                     --files "$(IFS=,; echo "${seg[*]}")" 2>&1); then
+            printf '%s\n' "$out"
+            return 0
+        fi
+        if ! grep -q "ClassNotFoundException: $tool" <<< "$out"; then
+            printf '%s\n' "$out" >&2
+            die "$tool failed"
+        fi
+    done
+    die "no DumpLogSegments class in $libs"
 }
 
 case ${1:-} in
