@@ -898,10 +898,12 @@ sub _mock_only_reason {
 }
 
 # `topic NAME N` on a real cluster: the topic must exist with N partitions
-# (the runner creates it, e.g. KAFKA_TOPICS of tools/test-kafka.sh).
+# (the runner creates it, e.g. KAFKA_TOPICS of tools/test-kafka.sh).  The
+# metadata of all topics is asked for: a request naming the topic would
+# create it on a broker with auto.create.topics.enable.
 sub _real_topic_check {
     my ($topic, $n) = @_;
-    my $md = $JSON_RAW->decode(_kcat('-L', '-J', '-b', kafka_read_bootstrap(), '-t', $topic));
+    my $md = $JSON_RAW->decode(_kcat('-L', '-J', '-b', kafka_read_bootstrap()));
     my ($t) = grep { $_->{topic} eq $topic } @{ $md->{topics} || [] };
     my $have = $t && !$t->{error} ? scalar @{ $t->{partitions} || [] } : 0;
     die "topic $topic: the real cluster has it with $have partitions, the block wants $n"
