@@ -2,7 +2,13 @@
 #
 #   make            build the module and tools/kafka-mock into build/
 #   make run        local Kafka-protocol cluster + nginx on 127.0.0.1:8080
-#   make test       the whole suite (prove -r t/)
+#   make lab        the lab on this machine, no Docker: Apache Kafka (Maven),
+#                   Toxiproxy (go install) and nginx on 127.0.0.1:8080
+#                   through the proxy; scripts/lab-faults.sh works on it
+#   make test       the whole suite (prove -r t/), on the mock cluster
+#   make test-kafka the suite on Apache Kafka behind Toxiproxy: blocks that
+#                   need a mock-only fault are skipped, t/060-kafka.t's
+#                   real-broker tests run (KAFKA_VERSION=4.4.0 for Kafka 4)
 #   make test-asan  the suite with the module built with ASan and UBSan
 #   make deb        the Debian package into build/deb/ (debian/, dh_nginx)
 #   make check-deploy  Dockerfile/k8s/compose/scripts/.deb checks (root)
@@ -25,7 +31,7 @@ SOURCES = config ngx_http_kafka_producer_module.c $(wildcard src/*.c src/*.h)
 
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all deps run test test-asan fuzz fuzz-build fuzz-deps \
+.PHONY: all deps run lab test-kafka test test-asan fuzz fuzz-build fuzz-deps \
         test-valgrind valgrind-deps clean
 
 all: $(BUILD)/$(MODULE) $(BUILD)/kafka-mock $(BUILD)/rdkafka-fail-new.so
@@ -69,8 +75,20 @@ $(BUILD)/rdkafka-fail-new.so: tools/rdkafka-fail-new.c
 run: deps all
 	tools/run.sh
 
+# the lab on Apache Kafka and Toxiproxy (tools/lab.sh): needs Java 17,
+# Maven and Go; the jars and binaries land in build/
+lab: deps all
+	tools/lab.sh
+
 test: deps all
 	prove -r t/
+
+# the suite on Apache Kafka behind Toxiproxy (tools/test-kafka.sh), with
+# t/060-kafka.t; TEST_KAFKA_ARGS are prove's (default -r t/), KAFKA_VERSION
+# another Kafka (e.g. 4.4.0)
+TEST_KAFKA_ARGS ?=
+test-kafka: deps all
+	tools/test-kafka.sh $(TEST_KAFKA_ARGS)
 
 test-asan: deps $(ASAN_BUILD)/$(MODULE) $(BUILD)/kafka-mock \
            $(BUILD)/rdkafka-fail-new.so

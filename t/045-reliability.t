@@ -66,6 +66,7 @@ run_tests();
 __DATA__
 
 === TEST 1: health detail: the idempotent producer has a producer id, counters per producer
+--- kafka_mock_only: the mock's three brokers (t/060-kafka.t 4 checks the detail on Apache Kafka)
 --- workers: 1
 --- config eval: $::Config
 --- requests eval

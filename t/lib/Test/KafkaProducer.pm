@@ -324,6 +324,17 @@ Mock commands sent after async polling, right before the Kafka read-back
 (e.g. C<up all> after waiting for an async ERROR). Also sent if the block dies
 earlier.
 
+=item kafka_mock_only
+
+The block needs the mock cluster (a fault only the mock makes, or a mock
+detail such as its partition counts); the text says why. With
+C<TEST_NGINX_KAFKA_BROKERS> set the block is skipped and the reason
+printed. Blocks with C<--- kafka_mock>, C<--- kafka_mock_after>,
+C<--- kafka_mock_before_check>, or a call to C<kafka_mock()> in their code,
+are skipped the same way without it; a C<--- kafka_mock> section that only
+creates topics (C<topic NAME N> lines) is no fault: on a real cluster the
+topic must exist with N partitions already, and the block runs.
+
 =item send_uri_like
 
 Regex matched against the path of each request to decide whether it is a
@@ -470,6 +481,11 @@ Arguments of the mock (default C<-b 3 -t bhf-transactions:3 -t
 other-topic:2 -q>; set before the cluster starts); path of the mock binary;
 bootstrap.servers (starts the cluster if needed).
 
+=item kafka_read_bootstrap(), kafka_real()
+
+Where records are read back (C<TEST_NGINX_KAFKA_READ_BROKERS>, else
+C<kafka_bootstrap()>); true when the brokers come from the environment.
+
 =item kafka_records($topic)
 
 All records of all partitions (kcat -J hashes: topic, partition, offset,
@@ -542,7 +558,10 @@ C<TEST_NGINX_BINARY> (default /usr/sbin/nginx), C<TEST_NGINX_MODULE> (default
 build/ngx_http_kafka_producer_module.so), C<TEST_NGINX_NDK_MODULE> (default
 /usr/lib/nginx/modules/ndk_http_module.so), C<KAFKA_MOCK> (default
 build/kafka-mock), C<TEST_NGINX_KAFKA_BROKERS> (use these brokers instead of
-starting the mock), C<TEST_KCAT> (default kcat), C<TEST_KCAT_OPTS> (extra kcat
+starting the mock: nginx's bootstrap; blocks that need the mock are then
+skipped with the reason printed), C<TEST_NGINX_KAFKA_READ_BROKERS> (where
+the read-back and C<kafka_produce> go, default C<TEST_NGINX_KAFKA_BROKERS>:
+a real broker's own listener when nginx goes through Toxiproxy), C<TEST_KCAT> (default kcat), C<TEST_KCAT_OPTS> (extra kcat
 arguments), C<TEST_NGINX_LD_PRELOAD> (LD_PRELOAD for every nginx run, with
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 and UBSAN_OPTIONS=print_stacktrace=1
 unless those are set), C<TEST_NGINX_SHUTDOWN_TIMEOUT>,
@@ -609,6 +628,7 @@ use Time::HiRes qw(time sleep);
 our @EXPORT = qw(
     run_tests repeat_each test_count
     kafka_mock kafka_mock_args kafka_mock_binary kafka_bootstrap
+    kafka_read_bootstrap kafka_real
     kafka_records kafka_record_at kafka_count_event kafka_produce
     kafka_raw_at kafka_count kafka_check_send
     http_request status_wait async_delivered_once nginx_signal nginx_pid nginx_prefix nginx_port
@@ -857,6 +877,53 @@ sub kafka_bootstrap {
     return _mock_start();
 }
 
+# Where the harness reads records back and produces with kcat: the real
+# broker's own listener when nginx reaches it through a proxy
+# (TEST_NGINX_KAFKA_READ_BROKERS), else nginx's bootstrap.
+sub kafka_read_bootstrap {
+    return _env('TEST_NGINX_KAFKA_READ_BROKERS', undef) // kafka_bootstrap();
+}
+
+# True when the brokers come from the environment (a real cluster): there
+# is no mock to send faults to.
+sub kafka_real { defined _env('TEST_NGINX_KAFKA_BROKERS', undef) ? 1 : 0 }
+
+# Why a block cannot run on a real cluster, or undef: it sends mock
+# commands (sections, or kafka_mock() in its code) or says so itself with
+# --- kafka_mock_only: REASON.
+sub _mock_only_reason {
+    my ($block) = @_;
+    return "needs the mock cluster: " . (_sec($block, 'kafka_mock_only') // '') =~ s/\s+$//r
+        if _has($block, 'kafka_mock_only');
+    for my $sec (qw(kafka_mock kafka_mock_after kafka_mock_before_check)) {
+        next unless _has($block, $sec);
+        # creating a topic is no fault: a real cluster has it already
+        next if $sec eq 'kafka_mock'
+            && !grep { !/^#/ && !/^topic\s+\S+\s+\d+$/ } _lines(_sec($block, $sec));
+        return "mock-only fault (--- $sec)";
+    }
+    for my $sec (qw(init_code test_code final_code requests)) {
+        my $v = _sec($block, $sec);
+        return "mock-only fault (kafka_mock() in --- $sec)"
+            if defined $v && !ref $v && $v =~ /\bkafka_mock\s*\(/;
+    }
+    return undef;
+}
+
+# `topic NAME N` on a real cluster: the topic must exist with N partitions
+# (the runner creates it, e.g. KAFKA_TOPICS of tools/test-kafka.sh).  The
+# metadata of all topics is asked for: a request naming the topic would
+# create it on a broker with auto.create.topics.enable.
+sub _real_topic_check {
+    my ($topic, $n) = @_;
+    my $md = $JSON_RAW->decode(_kcat('-L', '-J', '-b', kafka_read_bootstrap()));
+    my ($t) = grep { $_->{topic} eq $topic } @{ $md->{topics} || [] };
+    my $have = $t && !$t->{error} ? scalar @{ $t->{partitions} || [] } : 0;
+    die "topic $topic: the real cluster has it with $have partitions, the block wants $n"
+        . " (create it before the run: tools/test-kafka.sh KAFKA_TOPICS)\n"
+        unless $have == $n;
+}
+
 sub kafka_mock {
     my ($cmd) = @_;
     die "kafka_mock: command expected\n" unless defined $cmd && $cmd =~ /\S/;
@@ -897,6 +964,10 @@ sub _mock_section {
     delete $ctx->{pending_mock}{$name};
     for my $cmd (_lines(_subst(_sec($ctx->{block}, $name)))) {
         next if $cmd =~ /^#/;
+        if (kafka_real() && $cmd =~ /^topic\s+(\S+)\s+(\d+)$/) {
+            _real_topic_check($1, $2);
+            next;
+        }
         my $answer = kafka_mock($cmd);
         note("$ctx->{title}: kafka-mock '$cmd' -> $answer") if $ENV{TEST_NGINX_VERBOSE};
     }
@@ -943,14 +1014,21 @@ sub _kcat_record {
 
 sub kafka_records {
     my ($topic) = @_;
-    my $out = _kcat('-C', '-b', kafka_bootstrap(), '-t', $topic,
-                    '-o', 'beginning', '-e', '-J', '-q');
+    my $out = eval {
+        _kcat('-C', '-b', kafka_read_bootstrap(), '-t', $topic, '-o', 'beginning', '-e', '-J', '-q');
+    };
+    if (!defined $out) {
+        # a real broker refuses to read a topic that does not exist or has
+        # an illegal name (the mock answers with an empty topic): no records
+        return () if kafka_real() && $@ =~ /error: Broker: (?:Invalid topic|Unknown topic or partition)/;
+        die $@;
+    }
     return map { _kcat_record($_) } grep { /\S/ } split /\n/, $out;
 }
 
 sub kafka_record_at {
     my ($topic, $partition, $offset) = @_;
-    my $out = _kcat('-C', '-b', kafka_bootstrap(), '-t', $topic, '-p', $partition,
+    my $out = _kcat('-C', '-b', kafka_read_bootstrap(), '-t', $topic, '-p', $partition,
                     '-o', $offset, '-c', 1, '-e', '-J', '-q');
     my ($line) = grep { /\S/ } split /\n/, $out;
     return undef unless defined $line;
@@ -992,7 +1070,7 @@ sub kafka_produce {
     my $file = "$dir/payload";
     $payload = Encode::encode('UTF-8', $payload) if $payload =~ /[^\x00-\xff]/;
     _spew($file, $payload);
-    my @args = ('-P', '-b', kafka_bootstrap(), '-t', $topic);
+    my @args = ('-P', '-b', kafka_read_bootstrap(), '-t', $topic);
     push @args, '-p', $partition if defined $partition;
     push @args, '-k', $key if defined $key;
     push @args, '-H', "$_=$headers->{$_}" for sort keys %{ $headers || {} };
@@ -1852,6 +1930,10 @@ sub _run_block {
                 return;
             }
             plan(skip_all => "skip_if: $cond") if $skip;
+        }
+        if (kafka_real() and my $why = _mock_only_reason($block)) {
+            Test::More::diag("$title: skipped on a real cluster: $why");
+            plan(skip_all => "real cluster: $why");
         }
         my %ctx = (block => $block, title => $title, rep => $rep, env => {},
                    pending_mock => {});
