@@ -167,6 +167,9 @@ inter.broker.listener.name=INTERNAL
 log.dirs=$dir/data
 num.partitions=3
 auto.create.topics.enable=$auto_create
+# records up to 2 MiB: t/070-pass.t produces a 1 MiB body (the default,
+# 1 MiB + 12 bytes, refuses it with its batch header)
+message.max.bytes=2097152
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=1
 transaction.state.log.replication.factor=1
