@@ -361,7 +361,7 @@ for my $r (@reqs) {
         unless $r->{status} =~ /^(?:200|202|503|504)$/;
     if ($r->{status} =~ /^50[34]$/) {
         push @bad, "$r->{event_id}: $r->{status} without a kafkaError: $r->{body}"
-            unless $r->{body} =~ /^\{"type":"about:blank",.*"kafkaError":"_[A-Z_]+"\}$/;
+            unless $r->{body} =~ /^\{"type":"about:blank",.*"kafkaError":"_[A-Z_]+","persisted":"(?:no|possibly)"\}$/;
     }
 }
 ok(!@bad, 'every request answered 200, 202, 503 or 504 (problem+json with kafkaError)')
@@ -491,7 +491,7 @@ main::proxy_enable(0);
 --- timeout: 15
 --- response_time_lt: 9
 --- response_body_like eval
-[qr/^\{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"delivery to topic \\"bhf-transactions\\" failed: Local: Message timed out \(all brokers are down\)","kafkaError":"_MSG_TIMED_OUT"\}$/,
+[qr/^\{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"delivery to topic \\"bhf-transactions\\" failed: Local: Message timed out \(all brokers are down\)","kafkaError":"_MSG_TIMED_OUT","persisted":"no"\}$/,
  qr/"state":"PENDING"/]
 --- response_headers_like eval
 ["Retry-After: ^1\$", "Location: ^/api/v1/status"]
@@ -518,4 +518,4 @@ my $n = kafka_count_event($main::Topic, 'k5d');
 cmp_ok($n, '<=', 1, "the failed idempotent send is stored $n time(s), never twice");
 --- error_log
 _ALL_BROKERS_DOWN
-delivery to topic "bhf-transactions" failed (plain producer, sync send): _MSG_TIMED_OUT
+delivery to topic "bhf-transactions" failed (plain producer, not written): _MSG_TIMED_OUT

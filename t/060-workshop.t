@@ -14,6 +14,13 @@ use IPC::Run ();
 use Socket qw(SOCK_STREAM);
 use Time::HiRes qw(time sleep);
 
+BEGIN {
+    if ($ENV{TEST_NGINX_KAFKA_READ_BROKERS}) {
+        Test::More::plan(skip_all => "tools/fault drives make run's mock "
+                                     . "cluster, not a real one");
+    }
+}
+
 our $Dir = tempdir('kp-fault-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 our $Sock = "$::Dir/kafka-mock.sock";
 
