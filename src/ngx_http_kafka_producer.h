@@ -174,7 +174,10 @@ struct ngx_http_kafka_producer_msg_s {
     uint64_t                          start;      /* us, monotonic */
     unsigned                          expired:1;
 
-    /* storage for the handler, e.g. the requestId of an async record */
+    /*
+     * storage for the handler, e.g. the requestId of an async record,
+     * which also names the record's slot in the status zone
+     */
     u_char                            opaque[NGX_HTTP_KAFKA_PRODUCER_ID_LEN];
 };
 

@@ -75,8 +75,6 @@ ngx_http_kafka_producer_send_record(ngx_http_request_t *r,
     cln = NULL;
 
     if (ctx->ev.async) {
-        ngx_http_kafka_producer_status_new_id(id);
-
         rc = ngx_http_kafka_producer_status_add(kmcf->shm_zone, id, &ctx->ev,
                                                 r->connection->log);
         if (rc == NGX_ERROR) {

@@ -2,12 +2,21 @@
 /*
  * ngx_http_kafka_producer_module: async status records in shared memory.
  *
- * The zone holds one record per async send, keyed by its requestId in a
- * red-black tree, as limit_req keeps its states.  Records wait in one of
- * two queues: "pending" until their delivery report, then "done", where
- * they expire after the zone's ttl and are the only ones ever evicted
- * when memory runs short: a PENDING record is never dropped to make room,
- * the new async send gets a 503 instead.
+ * The zone holds one record per async send, in a chunk of its slab pool.
+ * A requestId carries where its record is: its first 4 bytes are the
+ * record's slot (its offset in the pool, in NGX_HTTP_KAFKA_PRODUCER_SLOT
+ * units), the rest is random (version 4 bits aside).  A lookup, from the
+ * delivery report or a status GET, goes straight to that slot and checks
+ * that a record starts there (the "records" bitmap, set only by us) and
+ * that it has the whole id: no tree, no walk, the same cost whatever the
+ * zone's size.  A record never moves while it exists, so the slot stays
+ * valid until the record is freed; a freed slot that a new record reuses
+ * has another id, and the old requestId answers 404.
+ *
+ * Records wait in one of two queues: "pending" until their delivery
+ * report, then "done", where they expire after the zone's ttl and are
+ * the only ones ever evicted when memory runs short: a PENDING record is
+ * never dropped to make room, the new async send gets a 503 instead.
  */
 
 
@@ -24,9 +33,22 @@
 /* a PENDING record older than this past the delivery timeout is stale */
 #define NGX_HTTP_KAFKA_PRODUCER_GRACE    30
 
+/*
+ * every record is allocated at least 1 << SLOT_SHIFT bytes: the slab
+ * allocator puts a chunk of 2^n bytes at a multiple of 2^n in the pool
+ * (whose start is page aligned), so a record starts at a multiple of the
+ * slot size, and offset >> SLOT_SHIFT names it
+ */
+#define NGX_HTTP_KAFKA_PRODUCER_SLOT_SHIFT  7
+#define NGX_HTTP_KAFKA_PRODUCER_SLOT                                         \
+    ((size_t) 1 << NGX_HTTP_KAFKA_PRODUCER_SLOT_SHIFT)
+
+/* the slot is 4 bytes of the requestId: the largest zone it can address */
+#define NGX_HTTP_KAFKA_PRODUCER_ZONE_MAX                                     \
+    ((uint64_t) 1 << (32 + NGX_HTTP_KAFKA_PRODUCER_SLOT_SHIFT))
+
 
 typedef struct {
-    ngx_rbtree_node_t                 node;
     ngx_queue_t                       queue;
     u_char                            id[NGX_HTTP_KAFKA_PRODUCER_ID_LEN];
     u_char                            state;
@@ -49,10 +71,16 @@ typedef struct {
 
 
 typedef struct {
-    ngx_rbtree_t                      rbtree;
-    ngx_rbtree_node_t                 sentinel;
     ngx_queue_t                       pending;
     ngx_queue_t                       done;
+
+    /*
+     * one bit per slot of the pool, set while a record starts there: a
+     * requestId that names any other slot (a forged one pointing into a
+     * record's data, or at a chunk that is free) is refused before the
+     * memory there is read as a record
+     */
+    u_char                           *records;
 
     /*
      * PENDING records per slab page: a page that holds one cannot be
@@ -79,12 +107,14 @@ static ngx_int_t ngx_http_kafka_producer_status_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 static ngx_int_t ngx_http_kafka_producer_status_resized(
     ngx_shm_zone_t *shm_zone);
-static void ngx_http_kafka_producer_status_rbtree_insert_value(
-    ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel);
 static ngx_http_kafka_producer_status_node_t *
     ngx_http_kafka_producer_status_lookup(
     ngx_http_kafka_producer_status_ctx_t *ctx, u_char *id);
+static ngx_uint_t ngx_http_kafka_producer_status_same_id(u_char *a,
+    u_char *b);
+static void ngx_http_kafka_producer_status_mark(
+    ngx_http_kafka_producer_status_ctx_t *ctx,
+    ngx_http_kafka_producer_status_node_t *rec, ngx_uint_t on);
 static void ngx_http_kafka_producer_status_expire(
     ngx_http_kafka_producer_status_ctx_t *ctx, time_t now);
 static void ngx_http_kafka_producer_status_set(
@@ -165,6 +195,14 @@ ngx_http_kafka_producer_status_zone(ngx_conf_t *cf, ngx_command_t *cmd,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone \"%V\" is too small, the minimum is %uzk",
                            &value[1], 8 * ngx_pagesize / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    if ((uint64_t) size >= NGX_HTTP_KAFKA_PRODUCER_ZONE_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too large, the maximum is %uLg",
+                           &value[1], (uint64_t)
+                           (NGX_HTTP_KAFKA_PRODUCER_ZONE_MAX >> 30) - 1);
         return NGX_CONF_ERROR;
     }
 
@@ -274,11 +312,16 @@ ngx_http_kafka_producer_status_init_zone(ngx_shm_zone_t *shm_zone,
 
     ctx->shpool->data = ctx->sh;
 
-    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
-                    ngx_http_kafka_producer_status_rbtree_insert_value);
-
     ngx_queue_init(&ctx->sh->pending);
     ngx_queue_init(&ctx->sh->done);
+
+    len = (((ctx->shpool->end - ctx->shpool->start)
+            >> NGX_HTTP_KAFKA_PRODUCER_SLOT_SHIFT) + 7) / 8;
+
+    ctx->sh->records = ngx_slab_calloc(ctx->shpool, len);
+    if (ctx->sh->records == NULL) {
+        return NGX_ERROR;
+    }
 
     len = ((ctx->shpool->end - ctx->shpool->start) >> ngx_pagesize_shift)
           * sizeof(u_short);
@@ -358,87 +401,82 @@ ngx_http_kafka_producer_status_resized(ngx_shm_zone_t *shm_zone)
 }
 
 
-static void
-ngx_http_kafka_producer_status_rbtree_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t                **p;
-    ngx_http_kafka_producer_status_node_t  *rec, *rect;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-
-            p = &temp->right;
-
-        } else { /* node->key == temp->key */
-
-            rec = (ngx_http_kafka_producer_status_node_t *) node;
-            rect = (ngx_http_kafka_producer_status_node_t *) temp;
-
-            p = (ngx_memcmp(rec->id, rect->id, NGX_HTTP_KAFKA_PRODUCER_ID_LEN)
-                 < 0) ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
+/*
+ * The record "id" names, or NULL: the slot in its first 4 bytes must be in
+ * the pool and hold the start of a record, and that record must have the
+ * whole id.  Reads the zone: the lock is held.
+ */
 
 static ngx_http_kafka_producer_status_node_t *
 ngx_http_kafka_producer_status_lookup(
     ngx_http_kafka_producer_status_ctx_t *ctx, u_char *id)
 {
-    ngx_int_t                          rc;
-    ngx_rbtree_key_t                   key;
-    ngx_rbtree_node_t                 *node, *sentinel;
+    size_t                                  slot;
     ngx_http_kafka_producer_status_node_t  *rec;
 
-    ngx_memcpy(&key, id, sizeof(ngx_rbtree_key_t));
+    slot = ((size_t) id[0] << 24) | ((size_t) id[1] << 16)
+           | ((size_t) id[2] << 8) | id[3];
 
-    node = ctx->sh->rbtree.root;
-    sentinel = ctx->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (key < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (key > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        /* key == node->key */
-
-        rec = (ngx_http_kafka_producer_status_node_t *) node;
-
-        rc = ngx_memcmp(id, rec->id, NGX_HTTP_KAFKA_PRODUCER_ID_LEN);
-
-        if (rc == 0) {
-            return rec;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
+    if (slot >= (size_t) (ctx->shpool->end - ctx->shpool->start)
+                >> NGX_HTTP_KAFKA_PRODUCER_SLOT_SHIFT)
+    {
+        return NULL;
     }
 
-    return NULL;
+    if (!(ctx->sh->records[slot >> 3] & (1 << (slot & 7)))) {
+        return NULL;
+    }
+
+    rec = (ngx_http_kafka_producer_status_node_t *)
+              (ctx->shpool->start
+               + (slot << NGX_HTTP_KAFKA_PRODUCER_SLOT_SHIFT));
+
+    if (!ngx_http_kafka_producer_status_same_id(rec->id, id)) {
+        return NULL;
+    }
+
+    return rec;
+}
+
+
+/*
+ * 1 if the ids are equal; in a time that does not depend on where they
+ * differ, so that answer times tell nothing of a record's random bytes
+ */
+
+static ngx_uint_t
+ngx_http_kafka_producer_status_same_id(u_char *a, u_char *b)
+{
+    uint64_t  a0, a1, b0, b1;
+
+    /* two 8-byte loads each: memcpy() of a constant 8 bytes is one */
+
+    ngx_memcpy(&a0, a, 8);
+    ngx_memcpy(&a1, a + 8, 8);
+    ngx_memcpy(&b0, b, 8);
+    ngx_memcpy(&b1, b + 8, 8);
+
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
+
+
+/* sets ("on") or clears the bit of the slot where "rec" starts */
+
+static void
+ngx_http_kafka_producer_status_mark(ngx_http_kafka_producer_status_ctx_t *ctx,
+    ngx_http_kafka_producer_status_node_t *rec, ngx_uint_t on)
+{
+    size_t  slot;
+
+    slot = ((u_char *) rec - ctx->shpool->start)
+           >> NGX_HTTP_KAFKA_PRODUCER_SLOT_SHIFT;
+
+    if (on) {
+        ctx->sh->records[slot >> 3] |= (u_char) (1 << (slot & 7));
+
+    } else {
+        ctx->sh->records[slot >> 3] &= (u_char) ~(1 << (slot & 7));
+    }
 }
 
 
@@ -541,16 +579,22 @@ ngx_int_t
 ngx_http_kafka_producer_status_add(ngx_shm_zone_t *shm_zone, u_char *id,
     ngx_http_kafka_producer_event_t *ev, ngx_log_t *log)
 {
-    u_char                                *p;
-    size_t                                 size;
-    time_t                                 now;
-    ngx_http_kafka_producer_status_node_t      *rec;
-    ngx_http_kafka_producer_status_ctx_t  *ctx;
+    u_char                                 *p;
+    size_t                                  size, slot;
+    time_t                                  now;
+    ngx_http_kafka_producer_status_node_t  *rec;
+    ngx_http_kafka_producer_status_ctx_t   *ctx;
 
     ctx = shm_zone->data;
 
     size = offsetof(ngx_http_kafka_producer_status_node_t, data)
            + ev->event_id.len + ev->key.len + ev->topic.len;
+
+    /* at least a slot: the record then starts at a slot boundary */
+    size = ngx_max(size, NGX_HTTP_KAFKA_PRODUCER_SLOT);
+
+    /* the random part, before the lock is taken */
+    ngx_http_kafka_producer_status_new_id(id);
 
     now = ngx_time();
 
@@ -573,8 +617,15 @@ ngx_http_kafka_producer_status_add(ngx_shm_zone_t *shm_zone, u_char *id,
         }
     }
 
+    slot = ((u_char *) rec - ctx->shpool->start)
+           >> NGX_HTTP_KAFKA_PRODUCER_SLOT_SHIFT;
+
+    id[0] = (u_char) (slot >> 24);
+    id[1] = (u_char) (slot >> 16);
+    id[2] = (u_char) (slot >> 8);
+    id[3] = (u_char) slot;
+
     ngx_memcpy(rec->id, id, NGX_HTTP_KAFKA_PRODUCER_ID_LEN);
-    ngx_memcpy(&rec->node.key, id, sizeof(ngx_rbtree_key_t));
 
     rec->state = NGX_HTTP_KAFKA_PRODUCER_PENDING;
     rec->mode = (u_char) ev->mode;
@@ -606,7 +657,7 @@ ngx_http_kafka_producer_status_add(ngx_shm_zone_t *shm_zone, u_char *id,
 
     ngx_memcpy(p, ev->topic.data, ev->topic.len);
 
-    ngx_rbtree_insert(&ctx->sh->rbtree, &rec->node);
+    ngx_http_kafka_producer_status_mark(ctx, rec, 1);
     ngx_queue_insert_head(&ctx->sh->pending, &rec->queue);
     (*ngx_http_kafka_producer_status_page(ctx, rec))++;
 
@@ -695,8 +746,8 @@ ngx_http_kafka_producer_status_free(ngx_http_kafka_producer_status_ctx_t *ctx,
         (*ngx_http_kafka_producer_status_page(ctx, rec))--;
     }
 
+    ngx_http_kafka_producer_status_mark(ctx, rec, 0);
     ngx_queue_remove(&rec->queue);
-    ngx_rbtree_delete(&ctx->sh->rbtree, &rec->node);
     ngx_slab_free_locked(ctx->shpool, rec);
 }
 
@@ -798,11 +849,17 @@ ngx_http_kafka_producer_status_page(ngx_http_kafka_producer_status_ctx_t *ctx,
 }
 
 
+/* the size a record was allocated with, see status_add() */
+
 static size_t
 ngx_http_kafka_producer_status_size(ngx_http_kafka_producer_status_node_t *rec)
 {
-    return offsetof(ngx_http_kafka_producer_status_node_t, data)
+    size_t  size;
+
+    size = offsetof(ngx_http_kafka_producer_status_node_t, data)
            + rec->event_id_len + rec->key_len + rec->topic_len;
+
+    return ngx_max(size, NGX_HTTP_KAFKA_PRODUCER_SLOT);
 }
 
 

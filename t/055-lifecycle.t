@@ -617,3 +617,92 @@ for my $p (0 .. 2) {
 --- error_log
 [alert]
 fatal error in the idempotent producer
+
+
+
+=== TEST 17: a requestId names its record's slot: a forged id at the slot of a real record, inside it or past the zone answers 404, and the status variable is empty
+--- workers: 1
+--- config eval
+$::Config . <<'_EOC_';
+    location = /state {
+        set_kafka_producer_state $st $arg_requestId;
+        return 200 "[$st]";
+    }
+_EOC_
+--- request
+POST /api/v1/send?mode=plain&eventId=life-17-warm&partition=2
+--- error_code: 200
+--- test_code
+my ($s, $h, $b) = http_request('POST', '/api/v1/send?mode=plain&eventId=life-17&partition=2&sendMode=async');
+is($s, 202, 'accepted');
+my ($id) = $h->{location} =~ /requestId=(\S+)$/;
+like($id, qr/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a version 4 UUID');
+my $st = status_wait("/api/v1/status?requestId=$id", 10);
+like($st, qr/"state":"OK".*"eventId":"life-17"/s, 'the real id: OK') or diag($st);
+($s, undef, $b) = http_request('GET', "/state?requestId=$id");
+is($b, '[OK]', 'the real id: the status variable');
+my $slot = hex(substr($id, 0, 8));
+# the same slot, one random bit flipped in each byte after the slot
+for my $pos (9, 11, 14, 16, 20, 24, 35) {
+    my $f = $id;
+    substr($f, $pos, 1) = sprintf('%x', hex(substr($f, $pos, 1)) ^ 1);
+    ($s, undef, $b) = http_request('GET', "/api/v1/status?requestId=$f");
+    is($s, 404, "the record's slot, another id ($f): 404") or diag($b);
+    unlike($b, qr/life-17/, 'nothing of the record');
+    (undef, undef, $b) = http_request('GET', "/state?requestId=$f");
+    is($b, '[]', 'and no state');
+}
+for my $other (map { $slot + $_ } 1, 2, -1) {
+    my $f = sprintf('%08x', $other & 0xffffffff) . substr($id, 8);
+    ($s, undef, $b) = http_request('GET', "/api/v1/status?requestId=$f");
+    is($s, 404, "a neighbouring slot with the record's random bytes: 404") or diag($b);
+}
+for my $f ('ffffffff' . substr($id, 8), '00100000' . substr($id, 8)) {
+    ($s, undef, $b) = http_request('GET', "/api/v1/status?requestId=$f");
+    is($s, 404, "a slot past the zone ($f): 404") or diag($b);
+}
+is(kafka_count_event('bhf-transactions', 'life-17'), 1, 'the record is in the topic once');
+
+
+
+=== TEST 18: an evicted record's slot reused by a new record: the old requestId answers 404, never the new record
+--- workers: 1
+--- no_default_http_config
+--- http_config
+    kafka_producer_brokers $TEST_NGINX_KAFKA_BROKERS;
+    kafka_producer_status_zone kafka_small:32k;
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=plain&eventId=life-18-warm&partition=1
+--- error_code: 200
+--- timeout: 90
+--- test_code
+my (@ids, %event, $evicted);
+for my $i (1 .. 600) {
+    my ($s, $h) = http_request('POST', "/api/v1/send?mode=plain&eventId=r$i&partition=1&sendMode=async");
+    die "send $i: $s" unless $s == 202;
+    my ($id) = $h->{location} =~ /requestId=(\S+)$/;
+    my $st = status_wait($h->{location}, 10);
+    die "r$i: $st" unless $st =~ /"state":"OK"/;
+    push @ids, $id;
+    $event{$id} = "r$i";
+    my ($s0) = http_request('GET', "/api/v1/status?requestId=$ids[0]");
+    if ($s0 == 404) {
+        $evicted = $i;
+        last;
+    }
+}
+ok($evicted, "the first record was evicted after $evicted sends");
+my $old = $ids[0];
+my @reused = grep { $_ ne $old && substr($_, 0, 8) eq substr($old, 0, 8) } @ids;
+ok(@reused, "its slot " . substr($old, 0, 8) . " holds a newer record (@reused)");
+my ($s, undef, $b) = http_request('GET', "/api/v1/status?requestId=$old");
+is($s, 404, 'the evicted requestId: 404');
+unlike($b, qr/"eventId"/, 'no record in the answer') or diag($b);
+for my $id (@reused) {
+    ($s, undef, $b) = http_request('GET', "/api/v1/status?requestId=$id");
+    is($s, 200, "the new record at that slot: 200");
+    like($b, qr/"eventId":"$event{$id}"/, "with its own eventId $event{$id}");
+}
+is(kafka_count_event('bhf-transactions', 'r1'), 1, 'the evicted record is still in the topic once');
+--- no_kafka_check
