@@ -106,64 +106,18 @@ ngx_http_kafka_producer_idempotency_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_kafka_producer_main_conf_t *kmcf = conf;
 
-    u_char                              *p;
     time_t                               ttl;
-    ssize_t                              size;
-    ngx_str_t                           *value, name, s;
-    ngx_uint_t                           i;
     ngx_http_kafka_producer_idem_ctx_t  *ctx;
 
     if (kmcf->idem_zone) {
         return "is duplicate";
     }
 
-    value = cf->args->elts;
-
     ttl = 86400;
 
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL || p == value[1].data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\", expected NAME:SIZE",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    name.data = value[1].data;
-    name.len = p - value[1].data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone size \"%V\", the minimum is %uzk",
-                           &value[1], 8 * ngx_pagesize / 1024);
-        return NGX_CONF_ERROR;
-    }
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
-            ttl = ngx_parse_time(&s, 1);
-
-            if (ttl == (time_t) NGX_ERROR || ttl == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid ttl \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+    if (ngx_http_kafka_producer_zone_add(cf, 0, &ttl, &kmcf->idem_zone)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -173,18 +127,6 @@ ngx_http_kafka_producer_idempotency_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     ctx->ttl = ttl;
-
-    kmcf->idem_zone = ngx_shared_memory_add(cf, &name, size,
-                                            &ngx_http_kafka_producer_module);
-    if (kmcf->idem_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (kmcf->idem_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is already used", &name);
-        return NGX_CONF_ERROR;
-    }
 
     kmcf->idem_zone->init = ngx_http_kafka_producer_idem_init_zone;
     kmcf->idem_zone->data = ctx;
@@ -530,7 +472,7 @@ ngx_http_kafka_producer_idem_expire(ngx_http_kafka_producer_idem_ctx_t *ctx,
     ngx_queue_t                          *q;
     ngx_http_kafka_producer_idem_node_t  *node;
     u_char                                buf[
-                                     NGX_HTTP_KAFKA_PRODUCER_IDEMPOTENCY_KEY_MAX];
+                                   NGX_HTTP_KAFKA_PRODUCER_IDEMPOTENCY_KEY_MAX];
     u_char                                fp[16];
 
     for (n = 0; n < 8 && !ngx_queue_empty(&ctx->sh->done); n++) {

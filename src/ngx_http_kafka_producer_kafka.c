@@ -1383,7 +1383,7 @@ ngx_http_kafka_producer_poll_handler(ngx_event_t *ev)
 {
     ngx_http_kafka_producer_worker_t *w = ev->data;
 
-    ngx_uint_t                         mode;
+    ngx_uint_t                         mode, queued;
     ngx_http_kafka_producer_client_t  *client;
 
     if (ngx_exiting && !w->exit_started) {
@@ -1398,9 +1398,9 @@ ngx_http_kafka_producer_poll_handler(ngx_event_t *ev)
             continue;
         }
 
-        ngx_http_kafka_producer_metrics_worker(mode, client->n,
-                          client->rk ? (ngx_uint_t) rd_kafka_outq_len(client->rk)
-                                     : 0,
+        queued = client->rk ? (ngx_uint_t) rd_kafka_outq_len(client->rk) : 0;
+
+        ngx_http_kafka_producer_metrics_worker(mode, client->n, queued,
                           client->brokers_up,
                           client->rk && !client->fatal && client->brokers_up);
 

@@ -38,11 +38,11 @@ typedef struct {
 
 
 typedef struct {
-    ngx_atomic_t                      pid;
-    ngx_atomic_t                      in_flight[NGX_HTTP_KAFKA_PRODUCER_NMODES];
-    ngx_atomic_t                      queued[NGX_HTTP_KAFKA_PRODUCER_NMODES];
-    ngx_atomic_t                      brokers_up[NGX_HTTP_KAFKA_PRODUCER_NMODES];
-    ngx_atomic_t                      up[NGX_HTTP_KAFKA_PRODUCER_NMODES];
+    ngx_atomic_t                 pid;
+    ngx_atomic_t                 in_flight[NGX_HTTP_KAFKA_PRODUCER_NMODES];
+    ngx_atomic_t                 queued[NGX_HTTP_KAFKA_PRODUCER_NMODES];
+    ngx_atomic_t                 brokers_up[NGX_HTTP_KAFKA_PRODUCER_NMODES];
+    ngx_atomic_t                 up[NGX_HTTP_KAFKA_PRODUCER_NMODES];
 } ngx_http_kafka_producer_metrics_worker_t;
 
 

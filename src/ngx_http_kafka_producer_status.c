@@ -124,7 +124,8 @@ static void ngx_http_kafka_producer_status_set(
 static void ngx_http_kafka_producer_status_free(
     ngx_http_kafka_producer_status_ctx_t *ctx,
     ngx_http_kafka_producer_status_node_t *rec);
-static ngx_http_kafka_producer_status_node_t *ngx_http_kafka_producer_status_evict(
+static ngx_http_kafka_producer_status_node_t *
+    ngx_http_kafka_producer_status_evict(
     ngx_http_kafka_producer_status_ctx_t *ctx, size_t size);
 static ngx_uint_t ngx_http_kafka_producer_status_shift(
     ngx_http_kafka_producer_status_ctx_t *ctx, size_t size);
@@ -153,79 +154,19 @@ ngx_http_kafka_producer_status_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_kafka_producer_main_conf_t *kmcf = conf;
 
-    u_char                                *p;
     time_t                                 ttl;
-    ssize_t                                size;
-    ngx_str_t                             *value, name, s;
-    ngx_uint_t                             i;
     ngx_http_kafka_producer_status_ctx_t  *ctx;
 
     if (kmcf->shm_zone) {
         return "is duplicate";
     }
 
-    value = cf->args->elts;
-
     ttl = 600;
 
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL || p == value[1].data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\", expected NAME:SIZE",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    name.data = value[1].data;
-    name.len = p - value[1].data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone size \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small, the minimum is %uzk",
-                           &value[1], 8 * ngx_pagesize / 1024);
-        return NGX_CONF_ERROR;
-    }
-
-    if ((uint64_t) size >= NGX_HTTP_KAFKA_PRODUCER_ZONE_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too large, the maximum is %uLg",
-                           &value[1], (uint64_t)
-                           (NGX_HTTP_KAFKA_PRODUCER_ZONE_MAX >> 30) - 1);
-        return NGX_CONF_ERROR;
-    }
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
-
-            ttl = ngx_parse_time(&s, 1);
-
-            if (ttl == (time_t) NGX_ERROR || ttl == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid ttl \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+    if (ngx_http_kafka_producer_zone_add(cf, NGX_HTTP_KAFKA_PRODUCER_ZONE_MAX,
+                                         &ttl, &kmcf->shm_zone)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -235,18 +176,6 @@ ngx_http_kafka_producer_status_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     ctx->ttl = ttl;
-
-    kmcf->shm_zone = ngx_shared_memory_add(cf, &name, size,
-                                           &ngx_http_kafka_producer_module);
-    if (kmcf->shm_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (kmcf->shm_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is already used", &name);
-        return NGX_CONF_ERROR;
-    }
 
     kmcf->shm_zone->init = ngx_http_kafka_producer_status_init_zone;
     kmcf->shm_zone->data = ctx;

@@ -24,28 +24,6 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
-# starts a request on a raw socket and returns the socket
-sub start_request {
-    my ($uri) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => nginx_port(), Proto => 'tcp')
-        or die "connect: $!";
-    print $s "POST $uri HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n"
-        . "Connection: close\r\n\r\n";
-    return $s;
-}
-
-# reads a whole response from a raw socket
-sub finish_request {
-    my ($s) = @_;
-    local $/;
-    my $raw = <$s> // '';
-    close $s;
-    my ($status) = $raw =~ m{^HTTP/1\.1 (\d+)};
-    my ($body) = $raw =~ /\r\n\r\n(.*)\z/s;
-    return ($status // 0, $body // '', $raw);
-}
-
 sub pids_of_workers {
     my $master = nginx_pid();
     return grep { $_ } map { /(\d+)/ ? $1 : () } `pgrep -P $master`;
@@ -67,7 +45,7 @@ rtt 3 1500
 GET /health
 --- error_code: 200
 --- test_code
-my $s = main::start_request('/api/v1/send?mode=idempotent&eventId=fault-1');
+my $s = http_start('POST', '/api/v1/send?mode=idempotent&eventId=fault-1');
 sleep 0.3;
 my ($hs, undef, $hb) = http_request('GET', '/health');
 my $t0 = time;
@@ -76,7 +54,7 @@ my $health = time - $t0;
 is($hs, 200, '/health answers while the send waits');
 cmp_ok($health, '<', 0.5, '/health is not held up by the pending send');
 my $t1 = time;
-my ($status, $body, $raw) = main::finish_request($s);
+my ($status, $body, $raw) = http_finish($s);
 my $waited = time - $t1 + 0.3;
 is($status, 200, 'the sync send completes') or diag($raw);
 cmp_ok($waited, '>', 1, 'the send did wait for the slow broker');
@@ -162,7 +140,7 @@ GET /health
 --- error_code: 200
 --- test_code
 for my $i (1 .. 5) {
-    my $s = main::start_request("/api/v1/send?mode=" . ($i % 2 ? 'plain' : 'idempotent') . "&eventId=fault-4-$i");
+    my $s = http_start('POST', "/api/v1/send?mode=" . ($i % 2 ? 'plain' : 'idempotent') . "&eventId=fault-4-$i");
     sleep 0.05;
     close $s;
 }
@@ -224,10 +202,10 @@ rtt 3 1500
 GET /health
 --- error_code: 200
 --- test_code
-my $s = main::start_request('/api/v1/send?mode=plain&eventId=fault-6');
+my $s = http_start('POST', '/api/v1/send?mode=plain&eventId=fault-6');
 sleep 0.3;
 nginx_signal('quit');
-my ($status, $body, $raw) = main::finish_request($s);
+my ($status, $body, $raw) = http_finish($s);
 is($status, 200, 'the pending send is answered during the graceful quit') or diag($raw);
 ok(defined nginx_wait(10), 'nginx exits once the send is done');
 kafka_mock("rtt $_ 0") for 1 .. 3;

@@ -59,27 +59,6 @@ sub wait_status {
     return ($s, $h, $b);
 }
 
-# a request on a raw socket, answered later (finish_request)
-sub start_request {
-    my ($uri) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => nginx_port(), Proto => 'tcp')
-        or die "connect: $!";
-    print $s "POST $uri HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n"
-        . "Connection: close\r\n\r\n";
-    return $s;
-}
-
-sub finish_request {
-    my ($s) = @_;
-    local $/;
-    my $raw = <$s> // '';
-    close $s;
-    my ($status) = $raw =~ m{^HTTP/1\.1 (\d+)};
-    my ($body) = $raw =~ /\r\n\r\n(.*)\z/s;
-    return ($status // 0, $body // '', $raw);
-}
-
 # rewrites the running nginx.conf with $edit (a code ref on its text)
 sub edit_conf {
     my ($edit) = @_;
@@ -274,11 +253,11 @@ POST /api/v1/send?mode=plain&eventId=life-7-warm&partition=0
 --- timeout: 30
 --- test_code
 kafka_mock("rtt $_ 4000") for 1 .. 3;
-my $s = main::start_request('/api/v1/send?mode=plain&eventId=life-7&partition=0');
+my $s = http_start('POST', '/api/v1/send?mode=plain&eventId=life-7&partition=0');
 sleep 0.5;
 my $t0 = time;
 nginx_signal('quit');
-my ($status, $body, $raw) = main::finish_request($s);
+my ($status, $body, $raw) = http_finish($s);
 my $took = time - $t0;
 is($status, 504, 'a send in flight at the end of the shutdown timeout: 504') or diag($raw);
 like($body, qr/"kafkaError":"_PURGE_INFLIGHT","persisted":"possibly"\}$/, 'possibly persisted');
@@ -306,11 +285,11 @@ POST /api/v1/send?mode=plain&eventId=life-8-warm&partition=0
 --- timeout: 30
 --- test_code
 kafka_mock("rtt $_ 4000") for 1 .. 3;
-my $s = main::start_request('/api/v1/send?mode=plain&eventId=life-8&partition=0');
+my $s = http_start('POST', '/api/v1/send?mode=plain&eventId=life-8&partition=0');
 sleep 0.5;
 my $t0 = time;
 nginx_signal('stop');
-my ($status, $body, $raw) = main::finish_request($s);
+my ($status, $body, $raw) = http_finish($s);
 my $took = time - $t0;
 is($status, 504, 'a send in flight at SIGTERM: 504') or diag($raw);
 like($body, qr/"persisted":"possibly"\}$/, 'possibly persisted');
@@ -338,11 +317,11 @@ POST /api/v1/send?mode=plain&eventId=life-9-warm&partition=0
 --- timeout: 30
 --- test_code
 kafka_mock("rtt $_ 4000") for 1 .. 3;
-my $s = main::start_request('/api/v1/send?mode=plain&eventId=life-9&partition=0');
+my $s = http_start('POST', '/api/v1/send?mode=plain&eventId=life-9&partition=0');
 sleep 0.5;
 my $t0 = time;
 nginx_signal('quit');
-my ($status, $body, $raw) = main::finish_request($s);
+my ($status, $body, $raw) = http_finish($s);
 my $took = time - $t0;
 is($status, 504, 'answered 504 when worker_shutdown_timeout expires') or diag($raw);
 like($body, qr/"persisted":"possibly"\}$/, 'possibly persisted');
@@ -588,10 +567,10 @@ for my $p (1, 2) {
 }
 kafka_mock("rtt $_ 800") for 1 .. 3;
 kafka_mock('error Produce OUT_OF_ORDER_SEQUENCE_NUMBER 1');
-my @socks = map { main::start_request("/api/v1/send?mode=idempotent&eventId=life-16-$_&partition=$_") } 0 .. 2;
+my @socks = map { http_start("POST", "/api/v1/send?mode=idempotent&eventId=life-16-$_&partition=$_") } 0 .. 2;
 my %answer;
 for my $p (0 .. 2) {
-    my ($status, $body, $raw) = main::finish_request($socks[$p]);
+    my ($status, $body, $raw) = http_finish($socks[$p]);
     $answer{$p} = [$status, $body, $raw];
     note("partition $p: $status $body");
 }

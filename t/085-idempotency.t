@@ -31,27 +31,6 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
-sub start_request {
-    my ($uri, $key, $body) = @_;
-    $body //= '';
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => nginx_port(), Proto => 'tcp')
-        or die "connect: $!";
-    print $s "POST $uri HTTP/1.1\r\nHost: localhost\r\nIdempotency-Key: $key\r\n"
-        . "Content-Length: " . length($body) . "\r\nConnection: close\r\n\r\n$body";
-    return $s;
-}
-
-sub finish_request {
-    my ($s) = @_;
-    local $/;
-    my $raw = <$s> // '';
-    close $s;
-    my ($status) = $raw =~ m{^HTTP/1\.1 (\d+)};
-    my ($body) = $raw =~ /\r\n\r\n(.*)\z/s;
-    return ($status // 0, $body // '', $raw);
-}
-
 run_tests();
 
 __DATA__
@@ -128,14 +107,14 @@ POST /api/v1/send?mode=plain&eventId=idem-3-warm&partition=0
 --- timeout: 20
 --- test_code
 kafka_mock("rtt $_ 1500") for 1 .. 3;
-my $first = main::start_request('/api/v1/send?mode=plain&eventId=idem-3&partition=0', 'k-3');
+my $first = http_start('POST', '/api/v1/send?mode=plain&eventId=idem-3&partition=0', undef, headers => { 'Idempotency-Key' => 'k-3' });
 sleep 0.3;
 my ($s, $h, $b) = http_request('POST', '/api/v1/send?mode=plain&eventId=idem-3&partition=0',
                                undef, headers => { 'Idempotency-Key' => 'k-3' });
 is($s, 409, 'in flight: 409');
 is($h->{'retry-after'}, 1, 'Retry-After: 1');
 like($b, qr/"detail":"the first request with this idempotency key is still in flight"/, 'says why');
-my ($s1, $b1) = main::finish_request($first);
+my ($s1, $b1) = http_finish($first);
 is($s1, 200, 'the first: 200');
 kafka_mock("rtt $_ 0") for 1 .. 3;
 ($s, $h, $b) = http_request('POST', '/api/v1/send?mode=plain&eventId=idem-3&partition=0',
@@ -157,9 +136,9 @@ GET /nothing
 --- timeout: 30
 --- test_code
 for my $round (1 .. 5) {
-    my @socks = map { main::start_request("/api/v1/send?mode=idempotent&eventId=idem-4-$round", "k-4-$round") } 1 .. 8;
+    my @socks = map { http_start('POST', "/api/v1/send?mode=idempotent&eventId=idem-4-$round", undef, headers => { 'Idempotency-Key' => "k-4-$round" }) } 1 .. 8;
     my %status;
-    $status{ (main::finish_request($_))[0] }++ for @socks;
+    $status{ (http_finish($_))[0] }++ for @socks;
     for (1 .. 4) {
         my ($s) = http_request('POST', "/api/v1/send?mode=idempotent&eventId=idem-4-$round",
                                undef, headers => { 'Idempotency-Key' => "k-4-$round" });

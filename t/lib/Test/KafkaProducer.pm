@@ -496,6 +496,12 @@ or undef) and C<headers_map> (name =E<gt> value).
 
 The record at that position, or undef.
 
+=item http_start($method, $uri, $body, %opt), http_finish($socket)
+
+A request on a socket of its own (C<%opt>: headers, a hash ref), left in
+flight while the test goes on; C<http_finish> reads its whole answer and
+returns C<($status, $body, $raw)>.
+
 =item kafka_raw_at($topic, $partition, $offset, $format)
 
 The bytes kcat prints with C<-f $format> (default C<%s>, the value; C<%k>
@@ -630,7 +636,7 @@ our @EXPORT = qw(
     kafka_mock kafka_mock_args kafka_mock_binary kafka_bootstrap
     kafka_read_bootstrap kafka_real
     kafka_records kafka_record_at kafka_count_event kafka_produce
-    kafka_raw_at kafka_count kafka_check_send
+    kafka_raw_at kafka_count kafka_check_send http_start http_finish
     http_request status_wait async_delivered_once nginx_signal nginx_pid nginx_prefix nginx_port
     nginx_wait subtest note explain done_testing
 );
@@ -1035,6 +1041,32 @@ sub kafka_record_at {
     my $r = _kcat_record($line);
     return undef unless ($r->{offset} // -1) == $offset && ($r->{partition} // -1) == $partition;
     return $r;
+}
+
+# a request on a raw socket of its own, answered later (http_finish): for
+# requests that must be in flight while the test does something else
+sub http_start {
+    my ($method, $uri, $body, %opt) = @_;
+    $body //= '';
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => nginx_port(),
+                                  Proto => 'tcp')
+        or die "connect: $!";
+    my $h = '';
+    $h .= "$_: $opt{headers}{$_}\r\n" for sort keys %{ $opt{headers} || {} };
+    print $s "$method $uri HTTP/1.1\r\nHost: localhost\r\n$h"
+        . "Content-Length: " . length($body) . "\r\nConnection: close\r\n\r\n$body";
+    return $s;
+}
+
+# reads the whole answer of http_start(): (status, body, raw answer)
+sub http_finish {
+    my ($s) = @_;
+    local $/;
+    my $raw = <$s> // '';
+    close $s;
+    my ($status) = $raw =~ m{^HTTP/1\.1 (\d+)};
+    my ($body) = $raw =~ /\r\n\r\n(.*)\z/s;
+    return ($status // 0, $body // '', $raw);
 }
 
 # the raw bytes kcat's -f FORMAT prints for the record at partition/offset
