@@ -636,3 +636,23 @@ invalid record header name "bad name": no spaces or control characters
 --- must_die
 --- error_log
 invalid value "exactly-once"
+
+
+
+=== TEST 48: kafka_producer_idempotency_zone takes NAME:SIZE as the status zone does
+--- http_config
+    kafka_producer_idempotency_zone idem:1k;
+--- config eval: $::Config
+--- must_die
+--- error_log
+zone "idem:1k" is too small, the minimum is 32k
+
+
+
+=== TEST 49: kafka_producer_metrics_topics is at least 1
+--- http_config
+    kafka_producer_metrics_topics 0;
+--- config eval: $::Config
+--- must_die
+--- error_log
+"kafka_producer_metrics_topics" must be from 1 to 10000, not 0
