@@ -564,9 +564,17 @@ ngx_http_kafka_producer_idem_finish(ngx_http_kafka_producer_idem_ctx_t *ctx,
     node->time = ngx_time();
     ngx_memcpy(node->fingerprint, fp, 16);
 
+    /* a sync answer has no Location (data NULL), an answer may be empty */
+
     p = ngx_cpymem(node->data, key->data, key->len);
-    p = ngx_cpymem(p, location->data, location->len);
-    ngx_memcpy(p, body->data, body->len);
+
+    if (location->len) {
+        p = ngx_cpymem(p, location->data, location->len);
+    }
+
+    if (body->len) {
+        ngx_memcpy(p, body->data, body->len);
+    }
 
     node->sn.node.key = ngx_crc32_short(key->data, key->len);
     node->sn.str.data = node->data;
