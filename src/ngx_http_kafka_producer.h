@@ -273,17 +273,6 @@ struct ngx_http_kafka_producer_worker_s {
 };
 
 
-/*
- * zone_add: the arguments "NAME:SIZE [ttl=TIME]" of a zone directive
- * (kafka_producer_status_zone, kafka_producer_idempotency_zone): adds
- * the zone ("max": the largest size in bytes + 1, 0 for none; "*ttl" in
- * seconds, kept when not given); the caller sets (*zone)->init and data.
- * NGX_CONF_OK or NGX_CONF_ERROR after an "emerg" with the value.
- */
-char *ngx_http_kafka_producer_zone_add(ngx_conf_t *cf, uint64_t max,
-    time_t *ttl, ngx_shm_zone_t **zone);
-
-
 extern ngx_module_t  ngx_http_kafka_producer_module;
 
 

@@ -15,6 +15,7 @@
 
 #include "ngx_http_kafka_producer_idempotency.h"
 #include "ngx_http_kafka_producer_json.h"
+#include "ngx_http_kafka_producer_status.h"
 
 #include <ngx_md5.h>
 

@@ -184,6 +184,103 @@ ngx_http_kafka_producer_status_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * The arguments of a zone directive, "NAME:SIZE [ttl=TIME]", as nginx's own
+ * zones take them: adds the shared memory zone (at least 8 pages, less
+ * than "max" bytes unless "max" is 0) and sets "*ttl" (seconds, left as
+ * given when the directive has none).  "*zone" is the new zone, whose
+ * "data" the caller sets.  NGX_CONF_OK or NGX_CONF_ERROR after an "emerg".
+ */
+
+char *
+ngx_http_kafka_producer_zone_add(ngx_conf_t *cf, uint64_t max, time_t *ttl,
+    ngx_shm_zone_t **zone)
+{
+    u_char     *p;
+    time_t      t;
+    ssize_t     size;
+    ngx_str_t  *value, name, s;
+    ngx_uint_t  i;
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\", expected NAME:SIZE",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small, the minimum is %uzk",
+                           &value[1], 8 * ngx_pagesize / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    if (max && (uint64_t) size >= max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too large, the maximum is %uLg",
+                           &value[1], (uint64_t) (max >> 30) - 1);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            t = ngx_parse_time(&s, 1);
+
+            if (t == (time_t) NGX_ERROR || t == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid ttl \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            *ttl = t;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    *zone = ngx_shared_memory_add(cf, &name, size,
+                                  &ngx_http_kafka_producer_module);
+    if (*zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if ((*zone)->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already used", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 void
 ngx_http_kafka_producer_status_init_conf(ngx_shm_zone_t *shm_zone,
     ngx_msec_t delivery_timeout)

@@ -16,6 +16,16 @@
  * conf "conf"): adds the shared memory zone, SIZE from 8 pages to under
  * 512g, ttl in seconds (default 600).
  */
+/*
+ * zone_add: the arguments "NAME:SIZE [ttl=TIME]" of a zone directive
+ * (kafka_producer_status_zone, kafka_producer_idempotency_zone): adds
+ * the zone ("max": the largest size in bytes + 1, 0 for none; "*ttl" in
+ * seconds, kept when not given); the caller sets (*zone)->init and data.
+ * NGX_CONF_OK or NGX_CONF_ERROR after an "emerg" with the value.
+ */
+char *ngx_http_kafka_producer_zone_add(ngx_conf_t *cf, uint64_t max,
+    time_t *ttl, ngx_shm_zone_t **zone);
+
 char *ngx_http_kafka_producer_status_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

@@ -88,7 +88,7 @@ else
 fi
 nginx=$!
 
-for i in $(seq 1 100); do
+for _ in $(seq 1 100); do
     curl -s -o /dev/null "http://127.0.0.1:$port/api/v1/status" && break
     sleep 0.2
 done
