@@ -399,7 +399,7 @@ cat <<'EOF'
 
 Reading it: 000 = no answer before curl's --max-time (the send is still
 in flight: nginx answers when the delivery report comes, at the latest
-after the delivery timeout plus 5 s: start the API with a short
+after the delivery timeout plus 2 s: start the API with a short
 KAFKA_DELIVERY_TIMEOUT_MS, e.g. 5000, to see a 503/504 instead);
 503/504 = Kafka unreachable or delivery not confirmed (a 504 may still
 have been written: "not confirmed" is not "not written").
