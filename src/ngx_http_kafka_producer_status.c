@@ -780,10 +780,14 @@ ngx_http_kafka_producer_status_free(ngx_http_kafka_producer_status_ctx_t *ctx,
 
 /*
  * Makes room for a record of "size" bytes by evicting finished records,
- * oldest first, never a PENDING one, and at most
- * NGX_HTTP_KAFKA_PRODUCER_EVICT_SCAN of them looked at: first one of the
- * same slab size class (its chunk is the room), else those in pages
- * without a PENDING record (freeing them may free a whole page).  When
+ * never a PENDING one, looking at the NGX_HTTP_KAFKA_PRODUCER_EVICT_SCAN
+ * oldest at most: first one of the same slab size class (its chunk is
+ * the room); else the oldest one in a page without a PENDING record, and
+ * every other record in that page with it, so that the page goes back to
+ * the pool and any size class can have it.  (Freeing records one by one
+ * would rarely free a page: its other chunks were allocated at other
+ * times, and a zone whose pages all went to one size class would refuse
+ * records of another while it holds nothing but finished records.)  When
  * neither can help, nothing is evicted.  Returns the new chunk or NULL;
  * the lock is held.
  */
@@ -792,8 +796,10 @@ static ngx_http_kafka_producer_status_node_t *
 ngx_http_kafka_producer_status_evict(ngx_http_kafka_producer_status_ctx_t *ctx,
     size_t size)
 {
-    ngx_uint_t                         n, shift;
-    ngx_queue_t                       *q, *prev;
+    u_char                                 *page;
+    size_t                                  slot, last;
+    ngx_uint_t                              n, shift;
+    ngx_queue_t                            *q;
     ngx_http_kafka_producer_status_node_t  *rec;
 
     shift = ngx_http_kafka_producer_status_shift(ctx, size);
@@ -821,22 +827,38 @@ ngx_http_kafka_producer_status_evict(ngx_http_kafka_producer_status_ctx_t *ctx,
     for (q = ngx_queue_last(&ctx->sh->done);
          q != ngx_queue_sentinel(&ctx->sh->done)
          && n < NGX_HTTP_KAFKA_PRODUCER_EVICT_SCAN;
-         q = prev, n++)
+         q = ngx_queue_prev(q), n++)
     {
-        prev = ngx_queue_prev(q);
         rec = ngx_queue_data(q, ngx_http_kafka_producer_status_node_t, queue);
 
         if (*ngx_http_kafka_producer_status_page(ctx, rec)) {
             continue;
         }
 
-        ngx_http_kafka_producer_status_free(ctx, rec);
+        /*
+         * no PENDING record in this page: every record that starts in
+         * it is finished (records never span pages, the largest is below
+         * ngx_slab_max_size); at most ngx_pagesize / SLOT of them
+         */
 
-        rec = ngx_slab_alloc_locked(ctx->shpool, size);
+        page = ctx->shpool->start
+               + ((((u_char *) rec - ctx->shpool->start)
+                   >> ngx_pagesize_shift) << ngx_pagesize_shift);
 
-        if (rec) {
-            return rec;
+        slot = (page - ctx->shpool->start)
+               >> NGX_HTTP_KAFKA_PRODUCER_SLOT_SHIFT;
+        last = slot + (ngx_pagesize >> NGX_HTTP_KAFKA_PRODUCER_SLOT_SHIFT);
+
+        for ( /* void */ ; slot < last; slot++) {
+            if (ctx->sh->records[slot >> 3] & (1 << (slot & 7))) {
+                ngx_http_kafka_producer_status_free(ctx,
+                         (ngx_http_kafka_producer_status_node_t *)
+                         (ctx->shpool->start
+                          + (slot << NGX_HTTP_KAFKA_PRODUCER_SLOT_SHIFT)));
+            }
         }
+
+        return ngx_slab_alloc_locked(ctx->shpool, size);
     }
 
     return NULL;

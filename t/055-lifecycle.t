@@ -685,3 +685,50 @@ for my $id (@reused) {
 }
 is(kafka_count_event('bhf-transactions', 'r1'), 1, 'the evicted record is still in the topic once');
 --- no_kafka_check
+
+
+
+=== TEST 19: a zone full of finished records of one size class makes room for a record of another: the oldest record's whole page is evicted, not one chunk at a time
+--- workers: 1
+--- no_default_http_config
+--- http_config
+    kafka_producer_brokers $TEST_NGINX_KAFKA_BROKERS;
+    kafka_producer_status_zone kafka_small:32k;
+--- config eval: $::Config
+--- request
+POST /api/v1/send?mode=plain&eventId=life-19-warm&partition=1
+--- error_code: 200
+--- timeout: 90
+--- test_code
+# small records (one size class) until the oldest is evicted: every page
+# of the zone is then taken by that class, and all records are finished
+my (@loc, $full);
+for my $i (1 .. 600) {
+    my ($s, $h) = http_request('POST', "/api/v1/send?mode=plain&eventId=s$i&partition=1&sendMode=async");
+    die "send $i: $s" unless $s == 202;
+    my $st = status_wait($h->{location}, 10);
+    die "s$i: $st" unless $st =~ /"state":"OK"/;
+    push @loc, $h->{location};
+    if ((http_request('GET', $loc[0]))[0] == 404) {
+        $full = $i;
+        last;
+    }
+}
+ok($full, "the zone is full after $full small records");
+my @before = grep { (http_request('GET', $_))[0] == 200 } @loc;
+# a record 4 size classes up: it needs a free page
+my $big = 'b' x 500;
+my ($s, $h, $b) = http_request('POST', "/api/v1/send?mode=plain&eventId=$big&partition=1&sendMode=async");
+is($s, 202, 'a record of another size class: 202') or diag($b);
+my $st = status_wait($h->{location}, 10);
+like($st, qr/"state":"OK"/, 'and it is delivered') or diag($st);
+my @after = grep { (http_request('GET', $_))[0] == 200 } @before;
+my $gone = @before - @after;
+cmp_ok($gone, '>', 0, "$gone finished records were evicted");
+# one page of 4 KiB holds at most 32 records of the smallest class
+cmp_ok($gone, '<=', 32, 'no more than one page of them');
+is(kafka_count_event('bhf-transactions', $big), 1, 'the big record is in the topic once');
+is(kafka_count_event('bhf-transactions', "s$full"), 1, "s$full is in the topic once");
+--- no_kafka_check
+--- no_error_log
+is full of pending records

@@ -6,6 +6,8 @@
 --   BENCH_TAG     makes every request unique: eventId=bench-<tag>-<t>-<n>
 --   BENCH_SAMPLE  keep the requestId of every Nth 2xx response (0: none)
 --   BENCH_OUT     where done() writes its JSON summary
+--   BENCH_BODY    bytes of request body to send (0: none); the body is
+--                 printable JSON-safe text, the same for every request
 --
 -- done() writes requests/s, latency percentiles, 2xx vs other responses
 -- and socket errors as one JSON object.
@@ -15,6 +17,12 @@ local path = os.getenv("BENCH_PATH") or "/"
 local tag = os.getenv("BENCH_TAG") or ""
 local sample = tonumber(os.getenv("BENCH_SAMPLE") or "0")
 local out = os.getenv("BENCH_OUT") or "/dev/stdout"
+local body_bytes = tonumber(os.getenv("BENCH_BODY") or "0")
+local body = nil
+if body_bytes > 0 then
+    body = string.rep("0123456789abcdef", math.ceil(body_bytes / 16))
+    body = string.sub(body, 1, body_bytes)
+end
 
 local threads = {}
 local counter = 1
@@ -35,7 +43,7 @@ function init(args)
         prefix = path .. "bench-" .. tag .. "-" .. tid .. "-"
     end
     if tag == "" then
-        static = wrk.format(method, path)
+        static = wrk.format(method, path, nil, body)
     end
 end
 
@@ -44,7 +52,7 @@ function request()
         return static
     end
     n = n + 1
-    return wrk.format(method, prefix .. n)
+    return wrk.format(method, prefix .. n, nil, body)
 end
 
 -- only defined when needed: wrk parses responses for lua only then

@@ -61,6 +61,7 @@ my %cfg = (
     workers     => env('BENCH_WORKERS', 2),
     options     => env('BENCH_OPTIONS', ''),
     sample      => env('BENCH_SAMPLE', 50),
+    body        => env('BENCH_BODY', 1024),
 );
 
 # the linger of each producer, in ms: "P/I" or one number for both
@@ -83,7 +84,9 @@ for ($module, $mock_bin, $rawbench) {
 }
 
 my @send_topics = qw(bench-async-plain bench-async-idempotent
-                     bench-sync-plain bench-sync-idempotent);
+                     bench-sync-plain bench-sync-idempotent
+                     bench-pass-async-plain bench-pass-async-idempotent
+                     bench-pass-sync-plain bench-pass-sync-idempotent);
 
 my @scenarios = (
     { name => 'ceiling', label => 'return 200', method => 'GET',
@@ -94,6 +97,10 @@ my @scenarios = (
     send_scenario('async', 'idempotent'),
     send_scenario('sync', 'plain'),
     send_scenario('sync', 'idempotent'),
+    pass_scenario('async', 'plain'),
+    pass_scenario('async', 'idempotent'),
+    pass_scenario('sync', 'plain'),
+    pass_scenario('sync', 'idempotent'),
     { name => 'status', label => 'GET status', method => 'GET',
       base => '/api/v1/status?requestId=' },
 );
@@ -174,6 +181,11 @@ sub main {
 
             my $res = wrk($base, $s, $cfg{duration}, "r$run");
 
+            # a scenario that answers nothing but errors measures nothing
+            die "bench: $s->{label}: no 2xx answer in run $run "
+                . "($res->{other} others); see $work/logs/error.log\n"
+                unless $res->{ok};
+
             if ($s->{topic}) {
                 $res->{accounting} =
                     account(\%acc, [$s->{topic}], "run $run $s->{name}")
@@ -245,6 +257,21 @@ sub send_scenario {
         topic => $topic, tag => substr($send, 0, 1) . substr($mode, 0, 1),
         path => "/api/v1/send?mode=$mode&sendMode=$send&topic=$topic"
                 . "&eventId=",
+    };
+}
+
+
+# kafka_producer_pass with a BENCH_BODY-byte body (1 KiB by default): the
+# generic handler, the body as the record's value, eventId as its key
+sub pass_scenario {
+    my ($send, $mode) = @_;
+    my $topic = "bench-pass-$send-$mode";
+
+    return {
+        name => "pass-$send-$mode", label => "pass $send $mode",
+        method => 'POST', topic => $topic, body => $cfg{body},
+        tag => 'p' . substr($send, 0, 1) . substr($mode, 0, 1),
+        path => "/pass/$send/$mode?topic=$topic&eventId=",
     };
 }
 
@@ -364,6 +391,32 @@ $options
 
         location = /api/v1/status {
             kafka_producer_status;
+        }
+
+        # a content handler is not inherited by nested locations (as
+        # proxy_pass), the directives that tune it are
+        location /pass/ {
+            kafka_producer_key  \$arg_eventId;
+
+            location /pass/async/plain {
+                kafka_producer_pass       \$arg_topic;
+                kafka_producer_send_mode  async;
+                kafka_producer_mode       plain;
+            }
+
+            location /pass/async/idempotent {
+                kafka_producer_pass       \$arg_topic;
+                kafka_producer_send_mode  async;
+            }
+
+            location /pass/sync/plain {
+                kafka_producer_pass  \$arg_topic;
+                kafka_producer_mode  plain;
+            }
+
+            location /pass/sync/idempotent {
+                kafka_producer_pass  \$arg_topic;
+            }
         }
     }
 }
@@ -526,6 +579,7 @@ sub wrk {
     local $ENV{BENCH_TAG} = $s->{tag} ? "$tag$s->{tag}" : '';
     local $ENV{BENCH_SAMPLE} = $sample // 0;
     local $ENV{BENCH_OUT} = $out;
+    local $ENV{BENCH_BODY} = $s->{body} // 0;
 
     # the URI comes from the script, wrk takes only the host from the URL
     my @cmd = ('wrk', '-t', $cfg{threads}, '-c', $cfg{connections},
