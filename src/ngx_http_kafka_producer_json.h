@@ -42,15 +42,48 @@ typedef struct {
     (f)->str = *(s); (f)++
 
 
+/*
+ * json_len: an upper bound, in bytes, of the object of the "n" members
+ * "f" as json_write() writes it: a string counts 6 bytes per byte (the
+ * longest escape of ngx_escape_json(), "\u00XX"), a number
+ * NGX_INT64_LEN; the members' strings are not scanned.
+ *
+ * json_write: writes that object at "p" (at least json_len() bytes),
+ * strings escaped as ngx_escape_json() does (RFC 8259 section 7), and
+ * returns the end of what it wrote.
+ *
+ * json_object: the same in memory from "pool", set in "json"; NGX_ERROR
+ * without memory.
+ */
 size_t ngx_http_kafka_producer_json_len(ngx_http_kafka_producer_json_t *f,
     ngx_uint_t n);
 u_char *ngx_http_kafka_producer_json_write(u_char *p,
     ngx_http_kafka_producer_json_t *f, ngx_uint_t n);
 ngx_int_t ngx_http_kafka_producer_json_object(ngx_pool_t *pool,
     ngx_http_kafka_producer_json_t *f, ngx_uint_t n, ngx_str_t *json);
+
+/*
+ * utf8_valid: NGX_OK when the "len" bytes at "p" are strict UTF-8 (RFC
+ * 3629: no overlong form, no surrogate, nothing past U+10FFFF),
+ * NGX_DECLINED otherwise.
+ */
 ngx_int_t ngx_http_kafka_producer_utf8_valid(u_char *p, size_t len);
+
+/*
+ * iso_time: writes nginx's cached time as ISO 8601 UTC with
+ * milliseconds ("2026-11-30T16:00:00.000Z",
+ * NGX_HTTP_KAFKA_PRODUCER_ISO_TIME_LEN bytes) at "buf"; returns the end.
+ */
 u_char *ngx_http_kafka_producer_iso_time(u_char *buf);
 
+/*
+ * send_json: answers "status" with the object of the "n" members "f" as
+ * application/json, from the request pool.  send_text: answers "status"
+ * with "body" (not copied: it must live as long as the request, e.g. in
+ * r->pool) as Content-Type "type".  Both return what a content handler
+ * returns (ngx_http_output_filter()'s result, or an HTTP status on an
+ * allocation failure).
+ */
 ngx_int_t ngx_http_kafka_producer_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_http_kafka_producer_json_t *f, ngx_uint_t n);
 ngx_int_t ngx_http_kafka_producer_send_text(ngx_http_request_t *r,
@@ -95,6 +128,11 @@ ngx_int_t ngx_http_kafka_producer_problem_handler(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_kafka_producer_log_escape(ngx_pool_t *pool,
     ngx_str_t *src, ngx_str_t *dst);
+
+/*
+ * not_allowed: a 405 problem+json with "Allow: <allow>" (RFC 9110
+ * section 15.5.6).  Returns what a content handler returns.
+ */
 ngx_int_t ngx_http_kafka_producer_not_allowed(ngx_http_request_t *r,
     ngx_str_t *allow);
 
