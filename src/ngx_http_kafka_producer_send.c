@@ -681,7 +681,8 @@ ngx_http_kafka_producer_location(ngx_http_request_t *r, u_char *id,
     ngx_str_set(&h->key, "Location");
     h->value.data = p;
 
-    p = ngx_sprintf(p, "%V?requestId=", &klcf->status_uri);
+    p = ngx_cpymem(p, klcf->status_uri.data, klcf->status_uri.len);
+    p = ngx_cpymem(p, "?requestId=", sizeof("?requestId=") - 1);
 
     request_id->data = p;
     p = ngx_http_kafka_producer_status_format_id(p, id);

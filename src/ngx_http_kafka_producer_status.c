@@ -540,29 +540,27 @@ ngx_http_kafka_producer_status_new_id(u_char *id)
 u_char *
 ngx_http_kafka_producer_status_format_id(u_char *p, u_char *id)
 {
-    ngx_uint_t  i;
+    /* 8-4-4-4-12 hex digits, RFC 4122 section 3 */
 
-    static u_char  hex[] = "0123456789abcdef";
+    p = ngx_hex_dump(p, id, 4);
+    *p++ = '-';
+    p = ngx_hex_dump(p, id + 4, 2);
+    *p++ = '-';
+    p = ngx_hex_dump(p, id + 6, 2);
+    *p++ = '-';
+    p = ngx_hex_dump(p, id + 8, 2);
+    *p++ = '-';
 
-    for (i = 0; i < NGX_HTTP_KAFKA_PRODUCER_ID_LEN; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            *p++ = '-';
-        }
-
-        *p++ = hex[id[i] >> 4];
-        *p++ = hex[id[i] & 0xf];
-    }
-
-    return p;
+    return ngx_hex_dump(p, id + 10, NGX_HTTP_KAFKA_PRODUCER_ID_LEN - 10);
 }
 
 
 static ngx_int_t
 ngx_http_kafka_producer_status_parse_id(ngx_str_t *s, u_char *id)
 {
-    u_char      *p, c;
+    u_char      *p;
     ngx_int_t    n;
-    ngx_uint_t   i, k;
+    ngx_uint_t   i;
 
     if (s->len != NGX_HTTP_KAFKA_PRODUCER_UUID_LEN) {
         return NGX_ERROR;
@@ -577,24 +575,14 @@ ngx_http_kafka_producer_status_parse_id(ngx_str_t *s, u_char *id)
             }
         }
 
-        n = 0;
-
-        for (k = 0; k < 2; k++) {
-            c = *p++;
-            c = ngx_tolower(c);
-
-            if (c >= '0' && c <= '9') {
-                n = n * 16 + c - '0';
-
-            } else if (c >= 'a' && c <= 'f') {
-                n = n * 16 + c - 'a' + 10;
-
-            } else {
-                return NGX_ERROR;
-            }
+        /* two hex digits, either case; NGX_ERROR for anything else */
+        n = ngx_hextoi(p, 2);
+        if (n == NGX_ERROR) {
+            return NGX_ERROR;
         }
 
         id[i] = (u_char) n;
+        p += 2;
     }
 
     return NGX_OK;
