@@ -357,3 +357,27 @@ Content-Type: application/vnd.kafka.text.v2+json
 --- test_code
 is(kafka_count('rest-plain'), 1, 'one record');
 --- no_kafka_check
+
+
+
+=== TEST 11: kafka_producer_rest_max_records out of range is refused by nginx -t
+--- config
+    location /rest/ {
+        kafka_producer_rest;
+        kafka_producer_rest_max_records 0;
+    }
+--- must_die
+--- error_log
+value must be between 1 and 100000
+
+
+
+=== TEST 12: kafka_producer_rest takes no arguments and is one content handler per location
+--- config
+    location /rest/ {
+        kafka_producer_rest;
+        kafka_producer_pass some-topic;
+    }
+--- must_die
+--- error_log
+"kafka_producer_pass" directive is duplicate
