@@ -381,3 +381,75 @@ value must be between 1 and 100000
 --- must_die
 --- error_log
 "kafka_producer_pass" directive is duplicate
+
+
+
+=== TEST 13: all brokers down: every record of the batch gets its own 50003 entry, nothing is written
+--- workers: 1
+--- http_config
+    kafka_producer_delivery_timeout 2s;
+--- kafka_mock
+down all
+--- kafka_mock_after
+up all
+--- config
+    location /rest/ {
+        kafka_producer_rest;
+        kafka_producer_mode plain;
+    }
+--- request
+POST /rest/topics/rest-down
+{"records":[{"value":"a"},{"value":"b","partition":1}]}
+--- more_headers
+Content-Type: application/vnd.kafka.text.v2+json
+--- error_code: 200
+--- response_body_like: ^\{"key_schema_id":null,"value_schema_id":null,"offsets":\[\{"partition":null,"offset":null,"error_code":50003,"error":"[^"]+"\},\{"partition":null,"offset":null,"error_code":50003,"error":"[^"]+"\}\]\}$
+--- test_code
+my ($s, $h, $b);
+for (1 .. 20) {
+    ($s, $h, $b) = http_request('POST', '/rest/topics/rest-down',
+        '{"records":[{"value":"after"}]}',
+        headers => { 'Content-Type' => 'application/vnd.kafka.text.v2+json' });
+    last if $s == 200 && $b =~ /"offset":\d/;
+    sleep 0.5;
+}
+my $e = (eval { decode_json($b) } || {})->{offsets}[0] || {};
+main::record_is('rest-down', $e, 'after', undef, undef, 'after recovery');
+is(kafka_count('rest-down'), 1, 'only the record sent after recovery');
+--- no_kafka_check
+
+
+
+=== TEST 14: a client that goes away while its batch is in flight: no crash, every record delivered, the reports only logged
+--- workers: 1
+--- kafka_mock
+rtt 1 1000
+rtt 2 1000
+rtt 3 1000
+--- config
+    location /rest/ {
+        kafka_producer_rest;
+    }
+--- request
+GET /rest/topics/rest-gone
+--- error_code: 405
+--- test_code
+my $s = http_start('POST', '/rest/topics/rest-gone',
+    '{"records":[{"value":"g1"},{"value":"g2"},{"value":"g3"}]}',
+    headers => { 'Content-Type' => 'application/vnd.kafka.text.v2+json' });
+select undef, undef, undef, 0.2;
+close $s;
+my $n = 0;
+for (1 .. 30) {
+    $n = kafka_count('rest-gone');
+    last if $n == 3;
+    select undef, undef, undef, 0.5;
+}
+is($n, 3, 'the three records are delivered');
+kafka_mock("rtt $_ 0") for 1 .. 3;
+my ($hs) = http_request('GET', '/rest/topics/rest-gone');
+is($hs, 405, 'the worker answers');
+--- wait: 1
+--- error_log
+delivered for a client that is gone
+--- no_kafka_check
