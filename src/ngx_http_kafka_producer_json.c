@@ -393,65 +393,7 @@ ngx_http_kafka_producer_problem_v(ngx_http_request_t *r, ngx_uint_t status,
     detail.data = buf;
     detail.len = p - buf;
 
-    switch (status) {
-    case NGX_HTTP_BAD_REQUEST:
-    case NGX_HTTP_REQUEST_HEADER_TOO_LARGE:
-    case NGX_HTTPS_CERT_ERROR:
-    case NGX_HTTPS_NO_CERT:
-    case NGX_HTTP_TO_HTTPS:
-        ngx_str_set(&title, "Bad Request");
-        break;
-    case NGX_HTTP_REQUEST_TIME_OUT:
-        ngx_str_set(&title, "Request Timeout");
-        break;
-    case NGX_HTTP_LENGTH_REQUIRED:
-        ngx_str_set(&title, "Length Required");
-        break;
-    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
-        ngx_str_set(&title, "URI Too Long");
-        break;
-    case NGX_HTTP_UNSUPPORTED_MEDIA_TYPE:
-        ngx_str_set(&title, "Unsupported Media Type");
-        break;
-    case NGX_HTTP_NOT_IMPLEMENTED:
-        ngx_str_set(&title, "Not Implemented");
-        break;
-    case NGX_HTTP_VERSION_NOT_SUPPORTED:
-        ngx_str_set(&title, "HTTP Version Not Supported");
-        break;
-    case NGX_HTTP_TOO_MANY_REQUESTS:
-        ngx_str_set(&title, "Too Many Requests");
-        break;
-    case NGX_HTTP_CONFLICT:
-        ngx_str_set(&title, "Conflict");
-        break;
-    case 422:
-        ngx_str_set(&title, "Unprocessable Content");
-        break;
-    case NGX_HTTP_FORBIDDEN:
-        ngx_str_set(&title, "Forbidden");
-        break;
-    case NGX_HTTP_NOT_FOUND:
-        ngx_str_set(&title, "Not Found");
-        break;
-    case NGX_HTTP_NOT_ALLOWED:
-        ngx_str_set(&title, "Method Not Allowed");
-        break;
-    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
-        ngx_str_set(&title, "Payload Too Large");
-        break;
-    case NGX_HTTP_BAD_GATEWAY:
-        ngx_str_set(&title, "Bad Gateway");
-        break;
-    case NGX_HTTP_SERVICE_UNAVAILABLE:
-        ngx_str_set(&title, "Service Unavailable");
-        break;
-    case NGX_HTTP_GATEWAY_TIME_OUT:
-        ngx_str_set(&title, "Gateway Timeout");
-        break;
-    default:
-        ngx_str_set(&title, "Internal Server Error");
-    }
+    ngx_http_kafka_producer_problem_title(status, &title);
 
     if (retry_after > 0) {
         h = ngx_list_push(&r->headers_out.headers);
@@ -493,6 +435,73 @@ ngx_http_kafka_producer_problem_v(ngx_http_request_t *r, ngx_uint_t status,
     return ngx_http_kafka_producer_send_object(r, status,
                                       &ngx_http_kafka_producer_problem_type,
                                       f, m - f);
+}
+
+
+/* the title of a problem document: the reason phrase of "status" */
+
+void
+ngx_http_kafka_producer_problem_title(ngx_uint_t status, ngx_str_t *title)
+{
+    switch (status) {
+    case NGX_HTTP_BAD_REQUEST:
+    case NGX_HTTP_REQUEST_HEADER_TOO_LARGE:
+    case NGX_HTTPS_CERT_ERROR:
+    case NGX_HTTPS_NO_CERT:
+    case NGX_HTTP_TO_HTTPS:
+        ngx_str_set(title, "Bad Request");
+        break;
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        ngx_str_set(title, "Request Timeout");
+        break;
+    case NGX_HTTP_LENGTH_REQUIRED:
+        ngx_str_set(title, "Length Required");
+        break;
+    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
+        ngx_str_set(title, "URI Too Long");
+        break;
+    case NGX_HTTP_UNSUPPORTED_MEDIA_TYPE:
+        ngx_str_set(title, "Unsupported Media Type");
+        break;
+    case NGX_HTTP_NOT_IMPLEMENTED:
+        ngx_str_set(title, "Not Implemented");
+        break;
+    case NGX_HTTP_VERSION_NOT_SUPPORTED:
+        ngx_str_set(title, "HTTP Version Not Supported");
+        break;
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        ngx_str_set(title, "Too Many Requests");
+        break;
+    case NGX_HTTP_CONFLICT:
+        ngx_str_set(title, "Conflict");
+        break;
+    case 422:
+        ngx_str_set(title, "Unprocessable Content");
+        break;
+    case NGX_HTTP_FORBIDDEN:
+        ngx_str_set(title, "Forbidden");
+        break;
+    case NGX_HTTP_NOT_FOUND:
+        ngx_str_set(title, "Not Found");
+        break;
+    case NGX_HTTP_NOT_ALLOWED:
+        ngx_str_set(title, "Method Not Allowed");
+        break;
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        ngx_str_set(title, "Payload Too Large");
+        break;
+    case NGX_HTTP_BAD_GATEWAY:
+        ngx_str_set(title, "Bad Gateway");
+        break;
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        ngx_str_set(title, "Service Unavailable");
+        break;
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        ngx_str_set(title, "Gateway Timeout");
+        break;
+    default:
+        ngx_str_set(title, "Internal Server Error");
+    }
 }
 
 

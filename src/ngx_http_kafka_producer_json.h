@@ -74,6 +74,14 @@ ngx_int_t ngx_http_kafka_producer_problem_kafka(ngx_http_request_t *r,
     ngx_uint_t status, rd_kafka_resp_err_t err, ngx_int_t persisted,
     time_t retry_after, const char *fmt, ...);
 
+/*
+ * problem_title: the "title" of a problem document of "status" (its
+ * reason phrase, RFC 9110; 494 and the other nginx codes answered 400 are
+ * "Bad Request", an unknown one "Internal Server Error"), static memory.
+ */
+void ngx_http_kafka_producer_problem_title(ngx_uint_t status,
+    ngx_str_t *title);
+
 extern ngx_str_t  ngx_http_kafka_producer_persisted[];
 
 /*

@@ -952,37 +952,7 @@ ngx_http_kafka_producer_rest_problem(ngx_http_request_t *r, ngx_uint_t status,
     detail.data = buf;
     detail.len = p - buf;
 
-    switch (status) {
-    case NGX_HTTP_BAD_REQUEST:
-        ngx_str_set(&title, "Bad Request");
-        break;
-    case NGX_HTTP_FORBIDDEN:
-        ngx_str_set(&title, "Forbidden");
-        break;
-    case NGX_HTTP_NOT_FOUND:
-        ngx_str_set(&title, "Not Found");
-        break;
-    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
-        ngx_str_set(&title, "Payload Too Large");
-        break;
-    case NGX_HTTP_UNSUPPORTED_MEDIA_TYPE:
-        ngx_str_set(&title, "Unsupported Media Type");
-        break;
-    case 422:
-        ngx_str_set(&title, "Unprocessable Content");
-        break;
-    case NGX_HTTP_BAD_GATEWAY:
-        ngx_str_set(&title, "Bad Gateway");
-        break;
-    case NGX_HTTP_SERVICE_UNAVAILABLE:
-        ngx_str_set(&title, "Service Unavailable");
-        break;
-    case NGX_HTTP_GATEWAY_TIME_OUT:
-        ngx_str_set(&title, "Gateway Timeout");
-        break;
-    default:
-        ngx_str_set(&title, "Error");
-    }
+    ngx_http_kafka_producer_problem_title(status, &title);
 
     if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
         h = ngx_list_push(&r->headers_out.headers);
