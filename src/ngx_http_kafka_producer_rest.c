@@ -90,6 +90,11 @@ static ngx_uint_t ngx_http_kafka_producer_rest_code(
     ngx_http_kafka_producer_rest_slot_t *slot, ngx_uint_t partition_given);
 static ngx_int_t ngx_http_kafka_producer_rest_problem(ngx_http_request_t *r,
     ngx_uint_t status, ngx_uint_t code, const char *fmt, ...);
+static ngx_int_t ngx_http_kafka_producer_rest_unavailable(
+    ngx_http_request_t *r, time_t retry_after, const char *fmt, ...);
+static ngx_int_t ngx_http_kafka_producer_rest_problem_v(
+    ngx_http_request_t *r, ngx_uint_t status, ngx_uint_t code,
+    time_t retry_after, const char *fmt, va_list args);
 
 
 static ngx_str_t  ngx_http_kafka_producer_rest_type =
@@ -417,11 +422,8 @@ ngx_http_kafka_producer_rest_produce(ngx_http_request_t *r,
     if (client == NULL) {
         retry_after = ngx_http_kafka_producer_client_unavailable(klcf->mode,
                                                                  &reason);
-        (void) retry_after;
 
-        return ngx_http_kafka_producer_rest_problem(r,
-                                  NGX_HTTP_SERVICE_UNAVAILABLE,
-                                  NGX_HTTP_KAFKA_PRODUCER_REST_KAFKA_RETRIABLE,
+        return ngx_http_kafka_producer_rest_unavailable(r, retry_after,
                                   "the %s producer is not available: %V",
                                   ngx_http_kafka_producer_mode_names[
                                                                 klcf->mode],
@@ -939,30 +941,71 @@ static ngx_int_t
 ngx_http_kafka_producer_rest_problem(ngx_http_request_t *r, ngx_uint_t status,
     ngx_uint_t code, const char *fmt, ...)
 {
+    ngx_int_t  rc;
+    va_list    args;
+
+    va_start(args, fmt);
+    rc = ngx_http_kafka_producer_rest_problem_v(r, status, code,
+                                   status == NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   fmt, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+/* a 503 (50003) with "Retry-After: retry_after" (seconds) */
+
+static ngx_int_t
+ngx_http_kafka_producer_rest_unavailable(ngx_http_request_t *r,
+    time_t retry_after, const char *fmt, ...)
+{
+    ngx_int_t  rc;
+    va_list    args;
+
+    va_start(args, fmt);
+    rc = ngx_http_kafka_producer_rest_problem_v(r,
+                                  NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  NGX_HTTP_KAFKA_PRODUCER_REST_KAFKA_RETRIABLE,
+                                  retry_after, fmt, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_kafka_producer_rest_problem_v(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_uint_t code, time_t retry_after, const char *fmt,
+    va_list args)
+{
     u_char                          buf[NGX_MAX_ERROR_STR], *p;
-    va_list                         args;
     ngx_str_t                       detail, title, type, body;
     ngx_table_elt_t                *h;
     ngx_http_kafka_producer_json_t  f[6], *m;
 
-    va_start(args, fmt);
     p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
-    va_end(args);
 
     detail.data = buf;
     detail.len = p - buf;
 
     ngx_http_kafka_producer_problem_title(status, &title);
 
-    if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+    if (retry_after > 0) {
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         h->hash = 1;
         ngx_str_set(&h->key, "Retry-After");
-        ngx_str_set(&h->value, "1");
+        h->value.data = p;
+        h->value.len = ngx_sprintf(p, "%T", retry_after) - p;
     }
 
     m = f;
