@@ -138,7 +138,7 @@ static yajl_callbacks  ngx_http_kafka_producer_rest_callbacks = {
 };
 
 
-static char  *ngx_http_kafka_producer_rest_types[] = {
+static char  *ngx_http_kafka_producer_rest_events[] = {
     "null", "a boolean", "a number", "a string", "a member name",
     "an object", "the end of an object", "an array", "the end of an array"
 };
@@ -384,7 +384,7 @@ ngx_http_kafka_producer_rest_state(ngx_http_kafka_producer_rest_parser_t *p,
         if (ev != NGX_HTTP_KAFKA_PRODUCER_REST_EV_START_ARRAY) {
             return ngx_http_kafka_producer_rest_refuse(p, 422, 422,
                                   "\"records\" must be an array, not %s",
-                                  ngx_http_kafka_producer_rest_types[ev]);
+                                  ngx_http_kafka_producer_rest_events[ev]);
         }
 
         p->state = NGX_HTTP_KAFKA_PRODUCER_REST_S_RECORDS;
@@ -400,7 +400,7 @@ ngx_http_kafka_producer_rest_state(ngx_http_kafka_producer_rest_parser_t *p,
             return ngx_http_kafka_producer_rest_refuse(p, 422, 422,
                                   "record %ui must be an object, not %s",
                                   p->records->nelts,
-                                  ngx_http_kafka_producer_rest_types[ev]);
+                                  ngx_http_kafka_producer_rest_events[ev]);
         }
 
         if (p->records->nelts == p->max_records) {
@@ -493,7 +493,7 @@ ngx_http_kafka_producer_rest_state(ngx_http_kafka_producer_rest_parser_t *p,
                                   "the headers of record %ui must be an "
                                   "array of {\"key\":..,\"value\":..}, "
                                   "not %s", p->records->nelts - 1,
-                                  ngx_http_kafka_producer_rest_types[ev]);
+                                  ngx_http_kafka_producer_rest_events[ev]);
         }
 
         if (p->rec->headers == NULL) {
@@ -518,7 +518,7 @@ ngx_http_kafka_producer_rest_state(ngx_http_kafka_producer_rest_parser_t *p,
             return ngx_http_kafka_producer_rest_refuse(p, 422, 422,
                                   "a header of record %ui must be an "
                                   "object, not %s", p->records->nelts - 1,
-                                  ngx_http_kafka_producer_rest_types[ev]);
+                                  ngx_http_kafka_producer_rest_events[ev]);
         }
 
         p->header = ngx_array_push(p->rec->headers);
@@ -595,7 +595,7 @@ ngx_http_kafka_producer_rest_state(ngx_http_kafka_producer_rest_parser_t *p,
                                   "a header value of record %ui must be a "
                                   "base64 string or null, not %s",
                                   p->records->nelts - 1,
-                                  ngx_http_kafka_producer_rest_types[ev]);
+                                  ngx_http_kafka_producer_rest_events[ev]);
         }
 
         if (ngx_http_kafka_producer_rest_base64(p, s, len,
@@ -634,7 +634,7 @@ ngx_http_kafka_producer_rest_state(ngx_http_kafka_producer_rest_parser_t *p,
     return ngx_http_kafka_producer_rest_refuse(p, 422, 422,
                                   "the body must be an object with "
                                   "\"records\", not %s",
-                                  ngx_http_kafka_producer_rest_types[ev]);
+                                  ngx_http_kafka_producer_rest_events[ev]);
 }
 
 
@@ -735,7 +735,7 @@ ngx_http_kafka_producer_rest_data(ngx_http_kafka_producer_rest_parser_t *p,
                                   p->format
                                   == NGX_HTTP_KAFKA_PRODUCER_REST_BINARY
                                   ? "binary" : "text",
-                                  ngx_http_kafka_producer_rest_types[ev]);
+                                  ngx_http_kafka_producer_rest_events[ev]);
 
     } else if (p->format == NGX_HTTP_KAFKA_PRODUCER_REST_BINARY) {
         if (ngx_http_kafka_producer_rest_base64(p, s, len, p->data, what)

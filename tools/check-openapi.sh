@@ -94,13 +94,14 @@ done
 curl -fs "http://127.0.0.1:$port/health/ready" > /dev/null \
     || die "nginx is not ready: $(tail -5 "$prefix/logs/error.log")"
 
+# from $prefix: schemathesis keeps its cache (.schemathesis/) in its cwd
 rc=0
-"$venv/bin/schemathesis" run "$top/docs/openapi.yaml" \
+(cd "$prefix" && "$venv/bin/schemathesis" run "$top/docs/openapi.yaml" \
     --url "http://127.0.0.1:$port" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --max-examples "$examples" --request-timeout 30 \
     --generation-deterministic --suppress-health-check all \
-    --no-color || rc=$?
+    --no-color) || rc=$?
 
 if grep -E '\[(alert|emerg|crit)\]|AddressSanitizer|runtime error' \
         "$prefix/logs/error.log"
