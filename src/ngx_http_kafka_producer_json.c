@@ -12,13 +12,19 @@
 #include "ngx_http_kafka_producer_json.h"
 
 
+/* type, title, status, detail, kafkaError, persisted and the caller's */
+#define NGX_HTTP_KAFKA_PRODUCER_PROBLEM_MEMBERS                              \
+    (6 + NGX_HTTP_KAFKA_PRODUCER_PROBLEM_EXTRA)
+
+
 static ngx_int_t ngx_http_kafka_producer_send_object(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_http_kafka_producer_json_t *f,
     ngx_uint_t n);
 static size_t ngx_http_kafka_producer_json_plain(u_char *p, size_t len);
 static ngx_int_t ngx_http_kafka_producer_problem_v(ngx_http_request_t *r,
     ngx_uint_t status, rd_kafka_resp_err_t err, ngx_int_t persisted,
-    time_t retry_after, const char *fmt, va_list args);
+    time_t retry_after, ngx_http_kafka_producer_json_t *extra,
+    ngx_uint_t nextra, const char *fmt, va_list args);
 
 
 static ngx_str_t  ngx_http_kafka_producer_json_type =
@@ -354,7 +360,7 @@ ngx_http_kafka_producer_problem(ngx_http_request_t *r, ngx_uint_t status,
     rc = ngx_http_kafka_producer_problem_v(r, status, err,
                                   NGX_HTTP_KAFKA_PRODUCER_PERSISTED_UNKNOWN,
                                   status == NGX_HTTP_SERVICE_UNAVAILABLE,
-                                  fmt, args);
+                                  NULL, 0, fmt, args);
     va_end(args);
 
     return rc;
@@ -371,7 +377,26 @@ ngx_http_kafka_producer_problem_kafka(ngx_http_request_t *r,
 
     va_start(args, fmt);
     rc = ngx_http_kafka_producer_problem_v(r, status, err, persisted,
-                                           retry_after, fmt, args);
+                                           retry_after, NULL, 0, fmt, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_kafka_producer_problem_extra(ngx_http_request_t *r,
+    ngx_uint_t status, time_t retry_after,
+    ngx_http_kafka_producer_json_t *extra, ngx_uint_t nextra,
+    const char *fmt, ...)
+{
+    ngx_int_t  rc;
+    va_list    args;
+
+    va_start(args, fmt);
+    rc = ngx_http_kafka_producer_problem_v(r, status, 0,
+                                  NGX_HTTP_KAFKA_PRODUCER_PERSISTED_UNKNOWN,
+                                  retry_after, extra, nextra, fmt, args);
     va_end(args);
 
     return rc;
@@ -381,12 +406,15 @@ ngx_http_kafka_producer_problem_kafka(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_kafka_producer_problem_v(ngx_http_request_t *r, ngx_uint_t status,
     rd_kafka_resp_err_t err, ngx_int_t persisted, time_t retry_after,
+    ngx_http_kafka_producer_json_t *extra, ngx_uint_t nextra,
     const char *fmt, va_list args)
 {
     u_char                           buf[NGX_MAX_ERROR_STR], *p;
     ngx_str_t                        detail, title, name;
+    ngx_uint_t                       i;
     ngx_table_elt_t                 *h;
-    ngx_http_kafka_producer_json_t   f[7], *m;
+    ngx_http_kafka_producer_json_t  *m;
+    ngx_http_kafka_producer_json_t   f[NGX_HTTP_KAFKA_PRODUCER_PROBLEM_MEMBERS];
 
     p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
 
@@ -430,6 +458,10 @@ ngx_http_kafka_producer_problem_v(ngx_http_request_t *r, ngx_uint_t status,
         ngx_http_kafka_producer_json_str(m, "persisted",
                     &ngx_http_kafka_producer_persisted[persisted
                           == RD_KAFKA_MSG_STATUS_NOT_PERSISTED ? 0 : 1]);
+    }
+
+    for (i = 0; i < nextra && i < NGX_HTTP_KAFKA_PRODUCER_PROBLEM_EXTRA; i++) {
+        *m++ = extra[i];
     }
 
     return ngx_http_kafka_producer_send_object(r, status,

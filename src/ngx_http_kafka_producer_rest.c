@@ -99,8 +99,6 @@ static ngx_int_t ngx_http_kafka_producer_rest_problem_v(
 
 static ngx_str_t  ngx_http_kafka_producer_rest_type =
     ngx_string("application/vnd.kafka.v2+json");
-static ngx_str_t  ngx_http_kafka_producer_rest_problem_type =
-    ngx_string("application/problem+json");
 static ngx_str_t  ngx_http_kafka_producer_rest_allow = ngx_string("POST");
 
 
@@ -980,51 +978,19 @@ ngx_http_kafka_producer_rest_problem_v(ngx_http_request_t *r,
     va_list args)
 {
     u_char                          buf[NGX_MAX_ERROR_STR], *p;
-    ngx_str_t                       detail, title, type, body;
-    ngx_table_elt_t                *h;
-    ngx_http_kafka_producer_json_t  f[6], *m;
+    ngx_str_t                       detail;
+    ngx_http_kafka_producer_json_t  f[2], *m;
 
     p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
 
     detail.data = buf;
     detail.len = p - buf;
 
-    ngx_http_kafka_producer_problem_title(status, &title);
-
-    if (retry_after > 0) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-        if (p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Retry-After");
-        h->value.data = p;
-        h->value.len = ngx_sprintf(p, "%T", retry_after) - p;
-    }
-
     m = f;
 
-    ngx_str_set(&type, "about:blank");
-    ngx_http_kafka_producer_json_str(m, "type", &type);
-    ngx_http_kafka_producer_json_str(m, "title", &title);
-    ngx_http_kafka_producer_json_num(m, "status", status);
-    ngx_http_kafka_producer_json_str(m, "detail", &detail);
     ngx_http_kafka_producer_json_num(m, "error_code", code);
     ngx_http_kafka_producer_json_str(m, "message", &detail);
 
-    if (ngx_http_kafka_producer_json_object(r->pool, f, m - f, &body)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_kafka_producer_send_text(r, status,
-                                 &ngx_http_kafka_producer_rest_problem_type,
-                                 &body);
+    return ngx_http_kafka_producer_problem_extra(r, status, retry_after,
+                                                 f, m - f, "%V", &detail);
 }
