@@ -87,7 +87,6 @@ main::record_is('rest-json', $e[2], '12345678901234567890', '{"id":7}', undef, '
 ok(defined $e[3]{offset}, 'record 3 (a null value) delivered');
 my $r = kafka_record_at('rest-json', $e[3]{partition}, $e[3]{offset});
 ok($r && !defined $r->{payload}, 'record 3: a tombstone (null value)');
-# same key, same partition (the partitioner hashes the key bytes)
 is(kafka_count('rest-json'), 4, 'four records in the topic');
 --- no_kafka_check
 
