@@ -23,7 +23,7 @@ FROM debian:${DEBIAN_RELEASE}-slim AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
            gcc libc6-dev make \
-           nginx-dev libnginx-mod-http-ndk-dev librdkafka-dev \
+           nginx-dev libnginx-mod-http-ndk-dev librdkafka-dev libyajl-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -37,7 +37,7 @@ RUN make \
 
 # ---------------------------------------------------------------------------
 # runtime: Debian's nginx (the exact version the module was built against),
-# ngx_devel_kit, librdkafka1 and the module; nothing else
+# ngx_devel_kit, librdkafka1, libyajl2 and the module; nothing else
 
 FROM debian:${DEBIAN_RELEASE}-slim
 
@@ -48,6 +48,7 @@ COPY --from=build /src/build/nginx.version /tmp/nginx.version
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
            "nginx=$(cat /tmp/nginx.version)" libnginx-mod-http-ndk librdkafka1 \
+           libyajl2 \
     && rm -rf /var/lib/apt/lists/* /tmp/nginx.version \
     && rm -f /etc/nginx/sites-enabled/default \
     && groupadd --system --gid "${APP_UID}" nginx-kafka \

@@ -17,6 +17,9 @@
 #   make test-valgrind  t/010-send.t t/020-errors.t t/030-config.t
 #                   t/040-faults.t t/070-pass.t with nginx under valgrind memcheck
 #                   (VALGRIND_TESTS=... for others)
+#   make check-openapi  docs/openapi.yaml against a live nginx with the
+#                   module: schemathesis (PyPI) generates requests for every
+#                   operation; no 5xx, every answer matches the document
 #   make bench      the benchmark (tools/bench/), results in bench/results/
 
 SHELL := /bin/bash
@@ -153,6 +156,13 @@ fuzz: fuzz-build
 # the Debian package libnginx-mod-http-kafka-producer (debian/, dh-sequence-nginx)
 # into $(BUILD)/deb; check-deploy: the deployment checks CI can run here
 # (shellcheck, yamllint, kustomize, schemas, nginx -t, .deb install, e2e)
+# docs/openapi.yaml checked by schemathesis (tools/check-openapi.sh; a venv
+# under $(BUILD), python3-venv from Debian)
+.PHONY: check-openapi
+check-openapi: deps all
+	$(call install_missing,python3-venv curl)
+	BUILD=$(abspath $(BUILD)) tools/check-openapi.sh
+
 .PHONY: deb check-deploy
 
 deb:

@@ -22,6 +22,7 @@
 #include "ngx_http_kafka_producer_json.h"
 #include "ngx_http_kafka_producer_metrics.h"
 #include "ngx_http_kafka_producer_idempotency.h"
+#include "ngx_http_kafka_producer_rest.h"
 
 
 #define NGX_HTTP_KAFKA_PRODUCER_SEND_HANDLER    0
@@ -29,6 +30,7 @@
 #define NGX_HTTP_KAFKA_PRODUCER_HEALTH_HANDLER  2
 #define NGX_HTTP_KAFKA_PRODUCER_PROBLEM_HANDLER 3
 #define NGX_HTTP_KAFKA_PRODUCER_METRICS_HANDLER 4
+#define NGX_HTTP_KAFKA_PRODUCER_REST_HANDLER    5
 
 
 static ngx_int_t ngx_http_kafka_producer_postconfiguration(ngx_conf_t *cf);
@@ -58,6 +60,13 @@ static void ngx_http_kafka_producer_exit_process(ngx_cycle_t *cycle);
 
 static ngx_conf_post_handler_pt  ngx_http_kafka_producer_topic_p =
     ngx_http_kafka_producer_topic;
+
+
+/* a bound that keeps one answer and one parse within a few megabytes */
+static ngx_conf_num_bounds_t  ngx_http_kafka_producer_rest_max_records_bounds =
+{
+    ngx_conf_check_num_bounds, 1, 100000
+};
 
 
 static ngx_conf_enum_t  ngx_http_kafka_producer_mode_enum[] = {
@@ -209,6 +218,20 @@ static ngx_command_t  ngx_http_kafka_producer_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("kafka_producer_rest"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_kafka_producer_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_KAFKA_PRODUCER_REST_HANDLER,
+      NULL },
+
+    { ngx_string("kafka_producer_rest_max_records"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_kafka_producer_loc_conf_t, rest_max_records),
+      &ngx_http_kafka_producer_rest_max_records_bounds },
 
     { ngx_string("kafka_producer_value"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -470,6 +493,7 @@ ngx_http_kafka_producer_create_loc_conf(ngx_conf_t *cf)
     klcf->idempotency_key = NGX_CONF_UNSET_PTR;
     klcf->mode = NGX_CONF_UNSET_UINT;
     klcf->async = NGX_CONF_UNSET;
+    klcf->rest_max_records = NGX_CONF_UNSET_UINT;
 
     return klcf;
 }
@@ -498,6 +522,8 @@ ngx_http_kafka_producer_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_uint_value(conf->mode, prev->mode,
                               NGX_HTTP_KAFKA_PRODUCER_IDEMPOTENT);
     ngx_conf_merge_value(conf->async, prev->async, 0);
+    ngx_conf_merge_uint_value(conf->rest_max_records, prev->rest_max_records,
+                              NGX_HTTP_KAFKA_PRODUCER_REST_MAX_RECORDS);
 
     /* as add_header: a level without any inherits all of the enclosing */
     if (conf->headers == NULL) {
@@ -689,6 +715,15 @@ ngx_http_kafka_producer_handler(ngx_conf_t *cf, ngx_command_t *cmd,
 
     case NGX_HTTP_KAFKA_PRODUCER_METRICS_HANDLER:
         clcf->handler = ngx_http_kafka_producer_metrics_handler;
+        return NGX_CONF_OK;
+
+    case NGX_HTTP_KAFKA_PRODUCER_REST_HANDLER:
+        clcf->handler = ngx_http_kafka_producer_rest_handler;
+
+        kmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_kafka_producer_module);
+        kmcf->locations++;
+
         return NGX_CONF_OK;
 
     default: /* NGX_HTTP_KAFKA_PRODUCER_HEALTH_HANDLER */

@@ -39,6 +39,6 @@ objs/fuzz/fuzz_kafka_producer.o: $(FUZZ_REPO)/fuzz/fuzz_kafka_producer.c \
 
 objs/fuzz_kafka_producer: objs/fuzz/fuzz_kafka_producer.o objs/fuzz/nginx.o \
                           $(FUZZ_NGX_OBJS) $(FUZZ_ADDON_OBJS)
-	$(CC) -o $@ $(FUZZ_SAN) $^ $(FUZZ_LIBS) -lrdkafka
+	$(CC) -o $@ $(FUZZ_SAN) $^ $(FUZZ_LIBS) -lrdkafka -lyajl
 
 .PHONY: fuzz-target

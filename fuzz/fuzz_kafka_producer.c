@@ -24,6 +24,15 @@
  *      ngx_http_kafka_producer_utf8_valid() must agree with a strict
  *      RFC 3629 validator.
  *
+ * An input whose first byte is 0xf0 or more is a REST Proxy v2 produce
+ * body instead (the embedded format is that byte modulo 3: json, binary,
+ * text): ngx_http_kafka_producer_rest_parse() with at most 8 records.  A
+ * refusal must be a 400 or 422 with one of its documented codes and a
+ * reason; what it accepts must hold its limits (1 to 8 records, keys of
+ * at most 1024 bytes, partitions in range, header names of 1 to 255
+ * bytes), text keys and values must be strict UTF-8, and a json key or
+ * value, put back into a body, must parse again to the same bytes.
+ *
  * Every JSON document written is parsed by a small strict checker
  * (RFC 8259 without whitespace, as the writer writes, strings in RFC 3629
  * UTF-8) and must give back exactly the members it was written from.
@@ -36,6 +45,8 @@
 #include "ngx_http_kafka_producer_send.h"
 #include "ngx_http_kafka_producer_status.h"
 #include "ngx_http_kafka_producer_json.h"
+#include "ngx_http_kafka_producer_rest_json.h"
+#include "ngx_http_kafka_producer_record.h"
 
 
 #define NGX_HTTP_KAFKA_PRODUCER_FUZZ_NARGS    6
@@ -105,6 +116,10 @@ static void ngx_http_kafka_producer_fuzz_request_id(u_char *data,
     size_t size);
 static void ngx_http_kafka_producer_fuzz_writer(ngx_pool_t *pool,
     u_char *data, size_t size);
+static void ngx_http_kafka_producer_fuzz_rest(ngx_pool_t *pool,
+    ngx_uint_t format, u_char *data, size_t size);
+static void ngx_http_kafka_producer_fuzz_rest_again(ngx_pool_t *pool,
+    ngx_str_t *data);
 
 
 /*
@@ -204,6 +219,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     ngx_memcpy(copy, data, size);
+
+    if (copy[0] >= 0xf0) {
+        ngx_http_kafka_producer_fuzz_rest(pool, copy[0] % 3, copy + 1,
+                                          size - 1);
+        ngx_free(copy);
+        ngx_destroy_pool(pool);
+        return 0;
+    }
 
     switch (copy[0] % 4) {
 
@@ -1410,4 +1433,140 @@ ngx_http_kafka_producer_fuzz_writer(ngx_pool_t *pool, u_char *data,
 
     ngx_http_kafka_producer_fuzz_write(pool, &outer, &json);
     ngx_http_kafka_producer_fuzz_json(&outer, &json);
+}
+
+
+/* a REST Proxy v2 body: the parser's refusals and what it accepts */
+
+#define NGX_HTTP_KAFKA_PRODUCER_FUZZ_RECORDS  8
+
+static void
+ngx_http_kafka_producer_fuzz_rest(ngx_pool_t *pool, ngx_uint_t format,
+    u_char *data, size_t size)
+{
+    ngx_int_t                               rc;
+    ngx_str_t                               body;
+    ngx_uint_t                              i, k;
+    ngx_array_t                            *records;
+    ngx_keyval_t                           *h;
+    ngx_http_kafka_producer_rest_error_t    err;
+    ngx_http_kafka_producer_rest_record_t  *rec;
+
+    body.data = data;
+    body.len = size;
+    records = NULL;
+
+    rc = ngx_http_kafka_producer_rest_parse(pool, &body, format,
+                                    NGX_HTTP_KAFKA_PRODUCER_FUZZ_RECORDS,
+                                    &records, &err);
+
+    ngx_http_kafka_producer_fuzz_check(rc == NGX_OK || rc == NGX_DECLINED,
+                                       "the parser ran out of memory");
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_kafka_producer_fuzz_check(
+            (err.status == 400 && err.code == 400)
+            || (err.status == 422
+                && (err.code == 422
+                    || err.code == NGX_HTTP_KAFKA_PRODUCER_REST_CONVERSION)),
+            "a refusal is 400/400, 422/422 or 422/42203");
+        ngx_http_kafka_producer_fuzz_check(err.detail.len > 0,
+                                           "a refusal has a reason");
+        ngx_http_kafka_producer_fuzz_check(
+            ngx_http_kafka_producer_fuzz_utf8(err.detail.data,
+                                              err.detail.len) == NGX_OK,
+            "the reason is UTF-8");
+        return;
+    }
+
+    ngx_http_kafka_producer_fuzz_check(records != NULL
+                      && records->nelts >= 1
+                      && records->nelts
+                         <= NGX_HTTP_KAFKA_PRODUCER_FUZZ_RECORDS,
+                      "1 to max_records records");
+
+    rec = records->elts;
+
+    for (i = 0; i < records->nelts; i++) {
+        ngx_http_kafka_producer_fuzz_check(
+            rec[i].key.len <= NGX_HTTP_KAFKA_PRODUCER_RECORD_KEY_MAX,
+            "the key limit");
+        ngx_http_kafka_producer_fuzz_check(
+            rec[i].partition == RD_KAFKA_PARTITION_UA
+            || rec[i].partition >= 0, "a partition in range");
+
+        if (rec[i].headers) {
+            h = rec[i].headers->elts;
+
+            for (k = 0; k < rec[i].headers->nelts; k++) {
+                ngx_http_kafka_producer_fuzz_check(h[k].key.len >= 1
+                    && h[k].key.len
+                       <= NGX_HTTP_KAFKA_PRODUCER_HEADER_NAME_MAX
+                    && ngx_http_kafka_producer_fuzz_utf8(h[k].key.data,
+                                                         h[k].key.len)
+                       == NGX_OK,
+                    "a header name of 1 to 255 bytes of UTF-8");
+            }
+        }
+
+        if (format == NGX_HTTP_KAFKA_PRODUCER_REST_BINARY) {
+            continue;
+        }
+
+        ngx_http_kafka_producer_fuzz_check(
+            ngx_http_kafka_producer_fuzz_utf8(rec[i].key.data,
+                                              rec[i].key.len) == NGX_OK
+            && ngx_http_kafka_producer_fuzz_utf8(rec[i].value.data,
+                                                 rec[i].value.len) == NGX_OK,
+            "a text or json key and value are UTF-8");
+
+        if (format == NGX_HTTP_KAFKA_PRODUCER_REST_JSON) {
+            if (rec[i].key.data) {
+                ngx_http_kafka_producer_fuzz_rest_again(pool, &rec[i].key);
+            }
+
+            if (rec[i].value.data) {
+                ngx_http_kafka_producer_fuzz_rest_again(pool, &rec[i].value);
+            }
+        }
+    }
+}
+
+
+/* JSON text the parser wrote parses again to itself */
+
+static void
+ngx_http_kafka_producer_fuzz_rest_again(ngx_pool_t *pool, ngx_str_t *data)
+{
+    u_char                                 *p;
+    ngx_int_t                               rc;
+    ngx_str_t                               body;
+    ngx_array_t                            *records;
+    ngx_http_kafka_producer_rest_error_t    err;
+    ngx_http_kafka_producer_rest_record_t  *rec;
+
+    static char  head[] = "{\"records\":[{\"value\":";
+
+    body.data = ngx_pnalloc(pool, sizeof(head) - 1 + data->len + 3);
+    if (body.data == NULL) {
+        abort();
+    }
+
+    p = ngx_cpymem(body.data, head, sizeof(head) - 1);
+    p = ngx_cpymem(p, data->data, data->len);
+    p = ngx_cpymem(p, "}]}", 3);
+    body.len = p - body.data;
+
+    rc = ngx_http_kafka_producer_rest_parse(pool, &body,
+                                    NGX_HTTP_KAFKA_PRODUCER_REST_JSON, 1,
+                                    &records, &err);
+
+    ngx_http_kafka_producer_fuzz_check(rc == NGX_OK,
+                                       "written JSON parses again");
+
+    rec = records->elts;
+
+    ngx_http_kafka_producer_fuzz_check(rec[0].value.len == data->len
+        && ngx_memcmp(rec[0].value.data, data->data, data->len) == 0,
+        "written JSON is written again the same");
 }

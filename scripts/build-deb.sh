@@ -33,7 +33,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
 deps="debhelper dpkg-dev nginx-dev libnginx-mod-http-ndk
-libnginx-mod-http-ndk-dev librdkafka-dev"
+libnginx-mod-http-ndk-dev librdkafka-dev libyajl-dev"
 
 missing=""
 for p in $deps; do

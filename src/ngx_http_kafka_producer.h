@@ -91,6 +91,9 @@ typedef struct {
     ngx_uint_t                        mode;       /* kafka_producer_mode */
     ngx_flag_t                        async;      /* ..._send_mode async */
     ngx_http_complex_value_t         *idempotency_key;
+
+    /* kafka_producer_rest_max_records: records in one REST request */
+    ngx_uint_t                        rest_max_records;
 } ngx_http_kafka_producer_loc_conf_t;
 
 

@@ -12,13 +12,19 @@
 #include "ngx_http_kafka_producer_json.h"
 
 
+/* type, title, status, detail, kafkaError, persisted and the caller's */
+#define NGX_HTTP_KAFKA_PRODUCER_PROBLEM_MEMBERS                              \
+    (6 + NGX_HTTP_KAFKA_PRODUCER_PROBLEM_EXTRA)
+
+
 static ngx_int_t ngx_http_kafka_producer_send_object(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_http_kafka_producer_json_t *f,
     ngx_uint_t n);
 static size_t ngx_http_kafka_producer_json_plain(u_char *p, size_t len);
 static ngx_int_t ngx_http_kafka_producer_problem_v(ngx_http_request_t *r,
     ngx_uint_t status, rd_kafka_resp_err_t err, ngx_int_t persisted,
-    time_t retry_after, const char *fmt, va_list args);
+    time_t retry_after, ngx_http_kafka_producer_json_t *extra,
+    ngx_uint_t nextra, const char *fmt, va_list args);
 
 
 static ngx_str_t  ngx_http_kafka_producer_json_type =
@@ -350,7 +356,7 @@ ngx_http_kafka_producer_problem(ngx_http_request_t *r, ngx_uint_t status,
     rc = ngx_http_kafka_producer_problem_v(r, status, err,
                                   NGX_HTTP_KAFKA_PRODUCER_PERSISTED_UNKNOWN,
                                   status == NGX_HTTP_SERVICE_UNAVAILABLE,
-                                  fmt, args);
+                                  NULL, 0, fmt, args);
     va_end(args);
 
     return rc;
@@ -367,7 +373,26 @@ ngx_http_kafka_producer_problem_kafka(ngx_http_request_t *r,
 
     va_start(args, fmt);
     rc = ngx_http_kafka_producer_problem_v(r, status, err, persisted,
-                                           retry_after, fmt, args);
+                                           retry_after, NULL, 0, fmt, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_kafka_producer_problem_extra(ngx_http_request_t *r,
+    ngx_uint_t status, time_t retry_after,
+    ngx_http_kafka_producer_json_t *extra, ngx_uint_t nextra,
+    const char *fmt, ...)
+{
+    ngx_int_t  rc;
+    va_list    args;
+
+    va_start(args, fmt);
+    rc = ngx_http_kafka_producer_problem_v(r, status, 0,
+                                  NGX_HTTP_KAFKA_PRODUCER_PERSISTED_UNKNOWN,
+                                  retry_after, extra, nextra, fmt, args);
     va_end(args);
 
     return rc;
@@ -377,77 +402,22 @@ ngx_http_kafka_producer_problem_kafka(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_kafka_producer_problem_v(ngx_http_request_t *r, ngx_uint_t status,
     rd_kafka_resp_err_t err, ngx_int_t persisted, time_t retry_after,
+    ngx_http_kafka_producer_json_t *extra, ngx_uint_t nextra,
     const char *fmt, va_list args)
 {
     u_char                           buf[NGX_MAX_ERROR_STR], *p;
     ngx_str_t                        detail, title, name;
+    ngx_uint_t                       i;
     ngx_table_elt_t                 *h;
-    ngx_http_kafka_producer_json_t   f[7], *m;
+    ngx_http_kafka_producer_json_t  *m;
+    ngx_http_kafka_producer_json_t   f[NGX_HTTP_KAFKA_PRODUCER_PROBLEM_MEMBERS];
 
     p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
 
     detail.data = buf;
     detail.len = p - buf;
 
-    switch (status) {
-    case NGX_HTTP_BAD_REQUEST:
-    case NGX_HTTP_REQUEST_HEADER_TOO_LARGE:
-    case NGX_HTTPS_CERT_ERROR:
-    case NGX_HTTPS_NO_CERT:
-    case NGX_HTTP_TO_HTTPS:
-        ngx_str_set(&title, "Bad Request");
-        break;
-    case NGX_HTTP_REQUEST_TIME_OUT:
-        ngx_str_set(&title, "Request Timeout");
-        break;
-    case NGX_HTTP_LENGTH_REQUIRED:
-        ngx_str_set(&title, "Length Required");
-        break;
-    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
-        ngx_str_set(&title, "URI Too Long");
-        break;
-    case NGX_HTTP_UNSUPPORTED_MEDIA_TYPE:
-        ngx_str_set(&title, "Unsupported Media Type");
-        break;
-    case NGX_HTTP_NOT_IMPLEMENTED:
-        ngx_str_set(&title, "Not Implemented");
-        break;
-    case NGX_HTTP_VERSION_NOT_SUPPORTED:
-        ngx_str_set(&title, "HTTP Version Not Supported");
-        break;
-    case NGX_HTTP_TOO_MANY_REQUESTS:
-        ngx_str_set(&title, "Too Many Requests");
-        break;
-    case NGX_HTTP_CONFLICT:
-        ngx_str_set(&title, "Conflict");
-        break;
-    case 422:
-        ngx_str_set(&title, "Unprocessable Content");
-        break;
-    case NGX_HTTP_FORBIDDEN:
-        ngx_str_set(&title, "Forbidden");
-        break;
-    case NGX_HTTP_NOT_FOUND:
-        ngx_str_set(&title, "Not Found");
-        break;
-    case NGX_HTTP_NOT_ALLOWED:
-        ngx_str_set(&title, "Method Not Allowed");
-        break;
-    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
-        ngx_str_set(&title, "Payload Too Large");
-        break;
-    case NGX_HTTP_BAD_GATEWAY:
-        ngx_str_set(&title, "Bad Gateway");
-        break;
-    case NGX_HTTP_SERVICE_UNAVAILABLE:
-        ngx_str_set(&title, "Service Unavailable");
-        break;
-    case NGX_HTTP_GATEWAY_TIME_OUT:
-        ngx_str_set(&title, "Gateway Timeout");
-        break;
-    default:
-        ngx_str_set(&title, "Internal Server Error");
-    }
+    ngx_http_kafka_producer_problem_title(status, &title);
 
     if (retry_after > 0) {
         h = ngx_list_push(&r->headers_out.headers);
@@ -486,9 +456,80 @@ ngx_http_kafka_producer_problem_v(ngx_http_request_t *r, ngx_uint_t status,
                           == RD_KAFKA_MSG_STATUS_NOT_PERSISTED ? 0 : 1]);
     }
 
+    for (i = 0; i < nextra && i < NGX_HTTP_KAFKA_PRODUCER_PROBLEM_EXTRA; i++) {
+        *m++ = extra[i];
+    }
+
     return ngx_http_kafka_producer_send_object(r, status,
                                       &ngx_http_kafka_producer_problem_type,
                                       f, m - f);
+}
+
+
+/* the title of a problem document: the reason phrase of "status" */
+
+void
+ngx_http_kafka_producer_problem_title(ngx_uint_t status, ngx_str_t *title)
+{
+    switch (status) {
+    case NGX_HTTP_BAD_REQUEST:
+    case NGX_HTTP_REQUEST_HEADER_TOO_LARGE:
+    case NGX_HTTPS_CERT_ERROR:
+    case NGX_HTTPS_NO_CERT:
+    case NGX_HTTP_TO_HTTPS:
+        ngx_str_set(title, "Bad Request");
+        break;
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        ngx_str_set(title, "Request Timeout");
+        break;
+    case NGX_HTTP_LENGTH_REQUIRED:
+        ngx_str_set(title, "Length Required");
+        break;
+    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
+        ngx_str_set(title, "URI Too Long");
+        break;
+    case NGX_HTTP_UNSUPPORTED_MEDIA_TYPE:
+        ngx_str_set(title, "Unsupported Media Type");
+        break;
+    case NGX_HTTP_NOT_IMPLEMENTED:
+        ngx_str_set(title, "Not Implemented");
+        break;
+    case NGX_HTTP_VERSION_NOT_SUPPORTED:
+        ngx_str_set(title, "HTTP Version Not Supported");
+        break;
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        ngx_str_set(title, "Too Many Requests");
+        break;
+    case NGX_HTTP_CONFLICT:
+        ngx_str_set(title, "Conflict");
+        break;
+    case 422:
+        ngx_str_set(title, "Unprocessable Content");
+        break;
+    case NGX_HTTP_FORBIDDEN:
+        ngx_str_set(title, "Forbidden");
+        break;
+    case NGX_HTTP_NOT_FOUND:
+        ngx_str_set(title, "Not Found");
+        break;
+    case NGX_HTTP_NOT_ALLOWED:
+        ngx_str_set(title, "Method Not Allowed");
+        break;
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        ngx_str_set(title, "Payload Too Large");
+        break;
+    case NGX_HTTP_BAD_GATEWAY:
+        ngx_str_set(title, "Bad Gateway");
+        break;
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        ngx_str_set(title, "Service Unavailable");
+        break;
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        ngx_str_set(title, "Gateway Timeout");
+        break;
+    default:
+        ngx_str_set(title, "Internal Server Error");
+    }
 }
 
 

@@ -107,6 +107,29 @@ ngx_int_t ngx_http_kafka_producer_problem_kafka(ngx_http_request_t *r,
     ngx_uint_t status, rd_kafka_resp_err_t err, ngx_int_t persisted,
     time_t retry_after, const char *fmt, ...);
 
+/*
+ * problem_extra: a problem as ngx_http_kafka_producer_problem() writes it,
+ * with "Retry-After: retry_after" (seconds, 0: none) and up to
+ * NGX_HTTP_KAFKA_PRODUCER_PROBLEM_EXTRA members of the caller's after the
+ * standard ones (RFC 9457, section 3.2: extension members), e.g. REST
+ * Proxy's "error_code" and "message".  Returns what a content handler
+ * returns.
+ */
+#define NGX_HTTP_KAFKA_PRODUCER_PROBLEM_EXTRA  2
+
+ngx_int_t ngx_http_kafka_producer_problem_extra(ngx_http_request_t *r,
+    ngx_uint_t status, time_t retry_after,
+    ngx_http_kafka_producer_json_t *extra, ngx_uint_t nextra,
+    const char *fmt, ...);
+
+/*
+ * problem_title: the "title" of a problem document of "status" (its
+ * reason phrase, RFC 9110; 494 and the other nginx codes answered 400 are
+ * "Bad Request", an unknown one "Internal Server Error"), static memory.
+ */
+void ngx_http_kafka_producer_problem_title(ngx_uint_t status,
+    ngx_str_t *title);
+
 extern ngx_str_t  ngx_http_kafka_producer_persisted[];
 
 /*

@@ -647,7 +647,7 @@ ok "built $deb"
 
 deps=$(dpkg-deb -f "$deb" Depends)
 abi=$(sed -n 's/^nginx:abi=//p' /usr/share/nginx/src/debian/libnginx-mod.abisubstvars)
-for want in "$abi" libnginx-mod-http-ndk librdkafka1; do
+for want in "$abi" libnginx-mod-http-ndk librdkafka1 libyajl2; do
     [[ $deps == *"$want"* ]] || fail "Depends '$deps' lacks $want"
 done
 ok "Depends: $deps"

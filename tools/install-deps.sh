@@ -5,7 +5,7 @@
 set -eu
 
 packages="nginx nginx-dev libnginx-mod-http-ndk libnginx-mod-http-ndk-dev
-librdkafka-dev kcat jq make gcc libtest-base-perl libipc-run-perl
+librdkafka-dev libyajl-dev kcat jq make gcc libtest-base-perl libipc-run-perl
 prometheus"
 
 missing=""

@@ -34,9 +34,10 @@ export KAFKA_INTERNAL_PORT=$internal_port
 export KAFKA_EXTERNAL_PORT=$external_port
 export KAFKA_CONTROLLER_PORT=$controller_port
 export KAFKA_EXTERNAL_ADVERTISED=127.0.0.1:$proxy_port
-# the lab topic, the suite's other topics (t/010, t/050: `topic NAME N` in
-# a --- kafka_mock section is checked, not created, on a real cluster)
+# the lab topic, the suite's other topics (t/010, t/050, t/090: `topic NAME
+# N` in a --- kafka_mock section is checked, not created, on a real cluster)
 export KAFKA_TOPICS="bhf-transactions:3 other-topic:2 load-reload:3"
+KAFKA_TOPICS="$KAFKA_TOPICS rest-part:3 rest-mixed:2 rest-many:2"
 # as the lab: t/045 checks that only allowed topics get created
 export KAFKA_AUTO_CREATE=true
 export TOXIPROXY_DIR=$work/toxiproxy
