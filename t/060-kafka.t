@@ -211,6 +211,17 @@ for my $mode (qw(plain idempotent)) {
 cmp_ok($count{plain}, '>=', 2, "plain: the topic holds the record $count{plain} times");
 is($count{idempotent}, 1, "idempotent: the topic holds the record $count{idempotent} time");
 Test::More::diag("duplicate lesson on Apache Kafka: plain $count{plain} copies, idempotent $count{idempotent}");
+# the API tells the lesson too: each producer counts the request it gave
+# up on (librdkafka's statistics, every second)
+my $d;
+for (1 .. 30) {
+    $d = main::detail();
+    last if ($d->{producers}{plain}{retries} // 0) >= 1
+            && ($d->{producers}{idempotent}{retries} // 0) >= 1;
+    select undef, undef, undef, 0.2;
+}
+cmp_ok($d->{producers}{$_}{retries} // -1, '>=', 1, "$_: retries $d->{producers}{$_}{retries} in the health detail")
+    for qw(plain idempotent);
 
 
 
