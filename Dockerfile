@@ -61,6 +61,7 @@ RUN apt-get update \
 COPY --from=build /src/build/ngx_http_kafka_producer_module.so \
      /usr/lib/nginx/modules/
 COPY docker/nginx.conf.template /etc/nginx-kafka/nginx.conf.template
+COPY html/dashboard/ /usr/share/nginx-kafka/dashboard/
 COPY docker/render-conf.sh docker/healthcheck.sh docker/nginx-drain.sh \
      /usr/local/bin/
 COPY docker/docker-entrypoint.sh /docker-entrypoint.sh

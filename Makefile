@@ -12,6 +12,9 @@
 #   make test-asan  the suite with the module built with ASan and UBSan
 #   make deb        the Debian package into build/deb/ (debian/, dh_nginx)
 #   make check-deploy  Dockerfile/k8s/compose/scripts/.deb checks (root)
+#   make check-dashboard  the workshop's dashboard in headless Chromium
+#                   against make run: its numbers against the API, a
+#                   screenshot in build/artifacts/dashboard.png
 #   make fuzz       build the libFuzzer target (fuzz/) and run it for
 #                   FUZZ_TIME seconds (default 60); make fuzz-build only builds
 #   make test-valgrind  t/010-send.t t/020-errors.t t/030-config.t
@@ -170,6 +173,12 @@ deb:
 
 check-deploy:
 	BUILD=$(abspath $(BUILD)) tools/check-deploy.sh
+
+# chromium is installed for this check only (a large package)
+.PHONY: check-dashboard
+check-dashboard: deps all
+	tools/install-deps.sh chromium fonts-dejavu-core
+	BUILD=$(abspath $(BUILD)) tools/check-dashboard.sh
 
 # valgrind: the module built as for `make`, in a directory of its own (a
 # module rebuilt in place under a running nginx would crash it); the harness

@@ -336,10 +336,13 @@ for scenario in "${scenarios[@]}"; do
                     "once and answers 3 s later"
             else
                 log "late-ack ($mode): answers delayed 3 s, toxic removed" \
-                    "after 1.5 s"
+                    "after 2.5 s"
             fi
             fault_on late-ack
-            (sleep 1.5; fault_off late-ack) &
+            # 2.5 s: librdkafka checks its request timeouts once a
+            # second, so a 1 s socket timeout fires between 1 and 2 s;
+            # removing the toxic sooner lets the first answer through
+            (sleep 2.5; fault_off late-ack) &
             send "late-ack-$mode" "$mode" sync 30 "&partition=0"
             wait
         done

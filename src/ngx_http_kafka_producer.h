@@ -221,6 +221,34 @@ struct ngx_http_kafka_producer_client_s {
     ngx_uint_t                        expired;   /* answered "no report" */
     ngx_uint_t                        late_reports; /* came after that */
 
+    /*
+     * requests librdkafka retried or gave up waiting for (its statistics'
+     * "txretries" + "req_timeouts" of every broker: the messages of a
+     * timed-out Produce go again in a new request): "retries" of the
+     * producers replaced so far, "retries_now" of the current one.  A
+     * plain producer's retry of a batch the broker had appended is a
+     * duplicate record.
+     */
+    ngx_uint_t                        retries;
+    ngx_uint_t                        retries_now;
+
+    /*
+     * for Retry-After: since when no broker is up (0: one is), librdkafka's
+     * reconnect.backoff.max.ms, and the reports per second (delivered or
+     * failed: how fast the queue drains), a moving average over the poll
+     * intervals
+     */
+    ngx_msec_t                        down_since; /* ngx_current_msec */
+    ngx_msec_t                        reconnect_max;
+    ngx_uint_t                        drain_rate;
+    ngx_uint_t                        drain_done;
+    ngx_msec_t                        drain_time;
+
+    /* the last error librdkafka or a delivery report gave, and when */
+    ngx_str_t                         last_error;
+    ngx_msec_t                        last_error_time; /* ngx_current_msec */
+    u_char                            last_error_buf[160];
+
     /* the last statistics of librdkafka, see statistics.interval.ms */
     ngx_msec_t                        stats_time;
     ngx_uint_t                        brokers;

@@ -156,10 +156,15 @@ ngx_http_kafka_producer_health_ready(ngx_http_request_t *r)
         }
 
         if (client->stats_time == 0 || client->brokers_up == 0) {
-            return ngx_http_kafka_producer_problem(r,
+            retry_after = ngx_http_kafka_producer_client_retry_after(client,
+                                  RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN);
+
+            return ngx_http_kafka_producer_problem_kafka(r,
                                   NGX_HTTP_SERVICE_UNAVAILABLE,
                                   client->brokers_down
                                   ? RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN : 0,
+                                  NGX_HTTP_KAFKA_PRODUCER_PERSISTED_UNKNOWN,
+                                  retry_after,
                                   "not ready: the %s producer %s",
                                   ngx_http_kafka_producer_mode_names[mode],
                                   client->stats_time
@@ -186,7 +191,7 @@ ngx_http_kafka_producer_health_client(ngx_http_request_t *r,
     ngx_uint_t *up)
 {
     ngx_str_t                        name, state, idemp, *down;
-    ngx_http_kafka_producer_json_t   f[21], *m;
+    ngx_http_kafka_producer_json_t   f[24], *m;
 
     if (client->rk == NULL && client->error.len && client->replaced == 0) {
         ngx_str_set(&state, "UNAVAILABLE");
@@ -226,6 +231,8 @@ ngx_http_kafka_producer_health_client(ngx_http_request_t *r,
     ngx_http_kafka_producer_json_num(m, "detached", client->detached);
     ngx_http_kafka_producer_json_num(m, "expired", client->expired);
     ngx_http_kafka_producer_json_num(m, "lateReports", client->late_reports);
+    ngx_http_kafka_producer_json_num(m, "retries",
+                                     client->retries + client->retries_now);
     ngx_http_kafka_producer_json_num(m, "lingerMs", client->linger);
     ngx_http_kafka_producer_json_raw(m, "allBrokersDown", down);
 
@@ -235,6 +242,16 @@ ngx_http_kafka_producer_health_client(ngx_http_request_t *r,
                                   ngx_max((ngx_msec_int_t) (client->retry_at
                                                         - ngx_current_msec),
                                           0));
+    }
+
+    if (client->last_error.len) {
+        ngx_http_kafka_producer_json_str(m, "lastError", &client->last_error);
+        ngx_http_kafka_producer_json_num(m, "lastErrorAgeMs",
+                                  (ngx_msec_int_t) (ngx_current_msec
+                                                 - client->last_error_time));
+    } else {
+        ngx_http_kafka_producer_json_null(m, "lastError");
+        ngx_http_kafka_producer_json_null(m, "lastErrorAgeMs");
     }
 
     if (client->stats_time) {

@@ -31,6 +31,10 @@
  * ended without one (its client went away): it answers 504 "possibly" */
 #define NGX_HTTP_KAFKA_PRODUCER_IDEM_GRACE      30
 
+/* seconds past the delivery timeout by which a sync send is answered:
+ * the request's deadline margin (request.c), rounded up */
+#define NGX_HTTP_KAFKA_PRODUCER_IDEM_ANSWER_MARGIN  6
+
 
 typedef struct {
     ngx_str_node_t                    sn;         /* sn.str: the key */
@@ -60,11 +64,15 @@ typedef struct {
     ngx_slab_pool_t                    *shpool;
     time_t                              ttl;
     time_t                              deadline;   /* in flight, s */
+    time_t                              answer_by;  /* sync answer, s */
 } ngx_http_kafka_producer_idem_ctx_t;
 
 
 static ngx_int_t ngx_http_kafka_producer_idem_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
+static time_t ngx_http_kafka_producer_idem_retry_after(
+    ngx_http_kafka_producer_idem_ctx_t *ctx,
+    ngx_http_kafka_producer_idem_node_t *node, time_t now);
 static ngx_http_kafka_producer_idem_node_t *
     ngx_http_kafka_producer_idem_lookup(ngx_http_kafka_producer_idem_ctx_t *ctx,
     ngx_str_t *key);
@@ -196,7 +204,7 @@ ngx_http_kafka_producer_idempotency_begin(ngx_http_request_t *r,
     ngx_http_kafka_producer_ctx_t *ctx, ngx_int_t *answer)
 {
     u_char                                *p;
-    time_t                                 now;
+    time_t                                 now, retry_after;
     ngx_str_t                              key, location, body;
     ngx_md5_t                              md5;
     ngx_uint_t                             state, status, problem;
@@ -278,11 +286,15 @@ ngx_http_kafka_producer_idempotency_begin(ngx_http_request_t *r,
         }
 
         if (state == NGX_HTTP_KAFKA_PRODUCER_IDEM_IN_FLIGHT) {
+            retry_after = ngx_http_kafka_producer_idem_retry_after(ictx, node,
+                                                                   now);
+
             ngx_shmtx_unlock(&ictx->shpool->mutex);
 
             *answer = ngx_http_kafka_producer_problem_kafka(r,
                               NGX_HTTP_CONFLICT, 0,
-                              NGX_HTTP_KAFKA_PRODUCER_PERSISTED_UNKNOWN, 1,
+                              NGX_HTTP_KAFKA_PRODUCER_PERSISTED_UNKNOWN,
+                              retry_after,
                               "the first request with this idempotency key "
                               "is still in flight");
 
@@ -349,11 +361,21 @@ ngx_http_kafka_producer_idempotency_begin(ngx_http_request_t *r,
                           + key.len);
 
     if (node == NULL) {
+        /* the oldest key in flight is the first to be answered */
+        retry_after = 1;
+
+        if (!ngx_queue_empty(&ictx->sh->in_flight)) {
+            node = ngx_queue_data(ngx_queue_last(&ictx->sh->in_flight),
+                                  ngx_http_kafka_producer_idem_node_t, queue);
+            retry_after = ngx_http_kafka_producer_idem_retry_after(ictx, node,
+                                                                   now);
+        }
+
         ngx_shmtx_unlock(&ictx->shpool->mutex);
 
         *answer = ngx_http_kafka_producer_problem_kafka(r,
                               NGX_HTTP_SERVICE_UNAVAILABLE, 0,
-                              RD_KAFKA_MSG_STATUS_NOT_PERSISTED, 1,
+                              RD_KAFKA_MSG_STATUS_NOT_PERSISTED, retry_after,
                               "the idempotency zone is full of keys in "
                               "flight");
 
@@ -606,6 +628,11 @@ ngx_http_kafka_producer_idempotency_init_filters(ngx_conf_t *cf)
                       ? 120 : kmcf->delivery_timeout / 1000)
                      + NGX_HTTP_KAFKA_PRODUCER_IDEM_GRACE;
 
+    /* a sync send is answered by its deadline timer at the latest */
+    ictx->answer_by = (kmcf->delivery_timeout == NGX_CONF_UNSET_MSEC
+                       ? 120000 : kmcf->delivery_timeout)
+                      / 1000 + NGX_HTTP_KAFKA_PRODUCER_IDEM_ANSWER_MARGIN;
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_kafka_producer_idem_header_filter;
 
@@ -759,4 +786,25 @@ ngx_http_kafka_producer_idem_body_filter(ngx_http_request_t *r,
     ngx_shmtx_unlock(&ictx->shpool->mutex);
 
     return ngx_http_next_body_filter(r, in);
+}
+
+
+/*
+ * Retry-After of a key in flight: as long again as it has been in flight
+ * (a backoff that doubles), and no longer than until its request must
+ * have been answered (delivery timeout + the deadline margin); at least
+ * 1 s.  Called under the zone's lock.
+ */
+
+static time_t
+ngx_http_kafka_producer_idem_retry_after(
+    ngx_http_kafka_producer_idem_ctx_t *ctx,
+    ngx_http_kafka_producer_idem_node_t *node, time_t now)
+{
+    time_t  age, left;
+
+    age = now - node->time;
+    left = node->time + ctx->answer_by - now;
+
+    return ngx_max(ngx_min(age, left), 1);
 }

@@ -59,6 +59,9 @@ static int ngx_http_kafka_producer_stats(rd_kafka_t *rk, char *json,
 static u_char *ngx_http_kafka_producer_stats_value(u_char *p, u_char *last,
     char *name);
 static int64_t ngx_http_kafka_producer_stats_int(u_char *p, u_char *last);
+static void ngx_http_kafka_producer_last_error(
+    ngx_http_kafka_producer_client_t *client, rd_kafka_resp_err_t err,
+    const char *text);
 static ngx_int_t ngx_http_kafka_producer_conf_set(ngx_conf_t *cf,
     rd_kafka_conf_t *conf, char *name, char *value);
 
@@ -745,7 +748,9 @@ static ngx_int_t
 ngx_http_kafka_producer_client_open(ngx_http_kafka_producer_client_t *client)
 {
     int                fd[2];
-    char               errstr[512];
+    char               errstr[512], value[32];
+    size_t             size;
+    ngx_int_t          n;
     rd_kafka_t        *rk;
     ngx_event_t       *rev;
     ngx_connection_t  *c;
@@ -810,6 +815,15 @@ ngx_http_kafka_producer_client_open(ngx_http_kafka_producer_client_t *client)
         return NGX_DECLINED;
     }
 
+    size = sizeof(value);
+
+    if (rd_kafka_conf_get(conf, "reconnect.backoff.max.ms", value, &size)
+        == RD_KAFKA_CONF_OK)
+    {
+        n = ngx_atoi((u_char *) value, ngx_strlen(value));
+        client->reconnect_max = (n > 0) ? (ngx_msec_t) n : 10000;
+    }
+
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (rk == NULL) {
         rd_kafka_conf_destroy(conf);
@@ -821,6 +835,7 @@ ngx_http_kafka_producer_client_open(ngx_http_kafka_producer_client_t *client)
     client->fatal = 0;
     client->purged = 0;
     client->brokers_down = 0;
+    client->down_since = 0;
     client->delivered_since_open = 0;
     client->error.len = 0;
 
@@ -1133,6 +1148,40 @@ ngx_http_kafka_producer_client(ngx_uint_t mode)
 
 
 time_t
+ngx_http_kafka_producer_client_retry_after(
+    ngx_http_kafka_producer_client_t *client, rd_kafka_resp_err_t err)
+{
+    ngx_msec_t      max;
+    ngx_uint_t      queued, rate;
+    ngx_msec_int_t  t;
+
+    if (client->rk == NULL || client->fatal) {
+        t = (ngx_msec_int_t) (client->retry_at - ngx_current_msec);
+        return (t > 1000) ? (t + 999) / 1000 : 1;
+    }
+
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && client->down_since == 0) {
+        queued = (ngx_uint_t) rd_kafka_outq_len(client->rk);
+        rate = client->drain_rate ? client->drain_rate : 1;
+        max = client->worker->delivery_timeout;
+
+        t = (ngx_msec_int_t) ngx_min(queued * 1000 / rate, max);
+
+        return (t > 1000) ? (t + 999) / 1000 : 1;
+    }
+
+    if (client->down_since) {
+        t = (ngx_msec_int_t) (ngx_current_msec - client->down_since);
+        t = ngx_min(t, (ngx_msec_int_t) client->reconnect_max);
+
+        return (t > 1000) ? (t + 999) / 1000 : 1;
+    }
+
+    return 1;
+}
+
+
+time_t
 ngx_http_kafka_producer_client_unavailable(ngx_uint_t mode,
     ngx_str_t *reason)
 {
@@ -1346,6 +1395,8 @@ ngx_http_kafka_producer_client_poll(ngx_http_kafka_producer_client_t *client)
     ngx_http_kafka_producer_client_close(client);
 
     client->replaced++;
+    client->retries += client->retries_now;
+    client->retries_now = 0;
     ngx_http_kafka_producer_metrics_replacement(client->mode);
 
     if (ngx_exiting) {
@@ -1383,7 +1434,8 @@ ngx_http_kafka_producer_poll_handler(ngx_event_t *ev)
 {
     ngx_http_kafka_producer_worker_t *w = ev->data;
 
-    ngx_uint_t                         mode, queued;
+    ngx_msec_t                         elapsed;
+    ngx_uint_t                         mode, queued, done;
     ngx_http_kafka_producer_client_t  *client;
 
     if (ngx_exiting && !w->exit_started) {
@@ -1400,9 +1452,22 @@ ngx_http_kafka_producer_poll_handler(ngx_event_t *ev)
 
         queued = client->rk ? (ngx_uint_t) rd_kafka_outq_len(client->rk) : 0;
 
+        done = client->delivered + client->failed;
+        elapsed = ngx_current_msec - client->drain_time;
+
+        if (elapsed) {
+            /* a moving average: the last interval counts for half */
+            client->drain_rate = (client->drain_rate
+                                  + (done - client->drain_done) * 1000
+                                    / elapsed) / 2;
+            client->drain_done = done;
+            client->drain_time = ngx_current_msec;
+        }
+
         ngx_http_kafka_producer_metrics_worker(mode, client->n, queued,
                           client->brokers_up,
-                          client->rk && !client->fatal && client->brokers_up);
+                          client->rk && !client->fatal && client->brokers_up,
+                          client->retries + client->retries_now);
 
         if (client->rk == NULL) {
             continue;
@@ -1665,6 +1730,7 @@ ngx_http_kafka_producer_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
 
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         client->brokers_down = 0;
+        client->down_since = 0;
         client->delivered_since_open = 1;
         client->backoff = 0;
         client->failures = 0;
@@ -1724,6 +1790,8 @@ ngx_http_kafka_producer_finish(ngx_http_kafka_producer_msg_t *msg,
 
     } else {
         client->failed++;
+        ngx_http_kafka_producer_last_error(client, ev->err,
+                                           rd_kafka_err2str(ev->err));
     }
 
     ev->brokers_down = client->brokers_down;
@@ -1768,6 +1836,9 @@ ngx_http_kafka_producer_error(rd_kafka_t *rk, int err, const char *reason,
 
         /* "alert" once; while replacements keep failing, "warn" */
 
+        ngx_http_kafka_producer_last_error(client,
+                                           (rd_kafka_resp_err_t) err, errstr);
+
         level = client->failures ? NGX_LOG_WARN : NGX_LOG_ALERT;
 
         ngx_log_error(level, client->log, 0,
@@ -1780,7 +1851,14 @@ ngx_http_kafka_producer_error(rd_kafka_t *rk, int err, const char *reason,
 
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         client->brokers_down = 1;
+
+        if (client->down_since == 0) {
+            client->down_since = ngx_current_msec;
+        }
     }
+
+    ngx_http_kafka_producer_last_error(client, (rd_kafka_resp_err_t) err,
+                                       reason);
 
     ngx_log_error(NGX_LOG_WARN, client->log, 0,
                   "kafka_producer: %s producer: %s: %s",
@@ -1832,13 +1910,14 @@ ngx_http_kafka_producer_stats(rd_kafka_t *rk, char *json, size_t len,
 
     u_char      *p, *last, *v;
     size_t       n;
-    ngx_uint_t   brokers, up;
+    ngx_uint_t   brokers, up, retries;
 
     p = (u_char *) json;
     last = p + len;
 
     brokers = 0;
     up = 0;
+    retries = 0;
 
     /* "brokers": { "HOST:PORT/ID": { ..., "source":"..", "state":"..", */
 
@@ -1864,15 +1943,42 @@ ngx_http_kafka_producer_stats(rd_kafka_t *rk, char *json, size_t len,
         if (last - v >= 4 && ngx_strncmp(v, "\"UP\"", 4) == 0) {
             up++;
         }
+
+        /*
+         * every broker object has "txretries" then "req_timeouts" after
+         * its "state": a request that failed is retried (txretries), one
+         * that timed out (socket.timeout.ms) is counted only there and
+         * its messages go again in a new request
+         */
+
+        v = ngx_http_kafka_producer_stats_value(v, last, "\"txretries\":");
+        if (v == NULL) {
+            break;
+        }
+
+        retries += (ngx_uint_t) ngx_http_kafka_producer_stats_int(v, last);
+
+        v = ngx_http_kafka_producer_stats_value(v, last,
+                                                "\"req_timeouts\":");
+        if (v == NULL) {
+            break;
+        }
+
+        retries += (ngx_uint_t) ngx_http_kafka_producer_stats_int(v, last);
     }
 
     client->brokers = brokers;
     client->brokers_up = up;
+    client->retries_now = retries;
     client->stats_time = ngx_current_msec;
 
     if (up) {
         /* librdkafka tells when all brokers go down, not when they return */
         client->brokers_down = 0;
+        client->down_since = 0;
+
+    } else if (client->down_since == 0) {
+        client->down_since = ngx_current_msec;
     }
 
     /* "eos": { "idemp_state":"Assigned", ..., "producer_id":N, ... } */
@@ -1946,4 +2052,21 @@ ngx_http_kafka_producer_stats_int(u_char *p, u_char *last)
     }
 
     return minus ? -n : n;
+}
+
+
+static void
+ngx_http_kafka_producer_last_error(ngx_http_kafka_producer_client_t *client,
+    rd_kafka_resp_err_t err, const char *text)
+{
+    u_char  *p, *last;
+
+    p = client->last_error_buf;
+    last = p + sizeof(client->last_error_buf);
+
+    p = ngx_slprintf(p, last, "%s: %s", rd_kafka_err2name(err), text);
+
+    client->last_error.data = client->last_error_buf;
+    client->last_error.len = p - client->last_error_buf;
+    client->last_error_time = ngx_current_msec;
 }

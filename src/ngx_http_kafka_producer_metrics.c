@@ -43,6 +43,7 @@ typedef struct {
     ngx_atomic_t                 queued[NGX_HTTP_KAFKA_PRODUCER_NMODES];
     ngx_atomic_t                 brokers_up[NGX_HTTP_KAFKA_PRODUCER_NMODES];
     ngx_atomic_t                 up[NGX_HTTP_KAFKA_PRODUCER_NMODES];
+    ngx_atomic_t                 retries[NGX_HTTP_KAFKA_PRODUCER_NMODES];
 } ngx_http_kafka_producer_metrics_worker_t;
 
 
@@ -409,7 +410,8 @@ ngx_http_kafka_producer_metrics_replacement(ngx_uint_t mode)
 
 void
 ngx_http_kafka_producer_metrics_worker(ngx_uint_t mode, ngx_uint_t in_flight,
-    ngx_uint_t queued, ngx_uint_t brokers_up, ngx_uint_t up)
+    ngx_uint_t queued, ngx_uint_t brokers_up, ngx_uint_t up,
+    ngx_uint_t retries)
 {
     ngx_http_kafka_producer_metrics_sh_t      *sh;
     ngx_http_kafka_producer_metrics_worker_t  *w;
@@ -430,6 +432,7 @@ ngx_http_kafka_producer_metrics_worker(ngx_uint_t mode, ngx_uint_t in_flight,
     w->queued[mode] = queued;
     w->brokers_up[mode] = brokers_up;
     w->up[mode] = up;
+    w->retries[mode] = retries;
 }
 
 
@@ -657,7 +660,10 @@ ngx_http_kafka_producer_metrics_handler(ngx_http_request_t *r)
     /* per worker gauges */
 
 #define ngx_http_kafka_producer_metrics_gauge(name, help, field)              \
-    ngx_http_kafka_producer_metrics_head(p, name, "gauge", help);            \
+    ngx_http_kafka_producer_metrics_per_worker(name, "gauge", help, field)
+
+#define ngx_http_kafka_producer_metrics_per_worker(name, type, help, field)   \
+    ngx_http_kafka_producer_metrics_head(p, name, type, help);               \
     for (i = 0; i < NGX_HTTP_KAFKA_PRODUCER_METRICS_WORKERS; i++) {           \
         w = &sh->workers[i];                                                  \
         if (w->pid == 0) {                                                    \
@@ -686,7 +692,14 @@ ngx_http_kafka_producer_metrics_handler(ngx_http_request_t *r)
                          "nginx_kafka_producer_up",
                          "1 when the worker's producer can deliver", up);
 
+    /* a worker's counter: it starts again at 0 with a new worker */
+    ngx_http_kafka_producer_metrics_per_worker(
+                         "nginx_kafka_producer_retries_total", "counter",
+                         "Requests librdkafka retried or that timed out "
+                         "(txretries + req_timeouts), per worker", retries);
+
 #undef ngx_http_kafka_producer_metrics_gauge
+#undef ngx_http_kafka_producer_metrics_per_worker
 
     /* the status zone */
 

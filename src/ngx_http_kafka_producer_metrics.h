@@ -37,7 +37,9 @@ ngx_int_t ngx_http_kafka_producer_metrics_init_conf(ngx_conf_t *cf,
  *   measured);
  * - replacement: a fatal-error replacement of a producer;
  * - worker: this worker's gauges of the producer of "mode" (messages in
- *   flight, in librdkafka's queue, brokers up, 1 when usable).
+ *   flight, in librdkafka's queue, brokers up, 1 when usable) and its
+ *   retries (requests retried or timed out, from librdkafka's statistics;
+ *   a counter of this worker, kept across producer replacements).
  */
 void ngx_http_kafka_producer_metrics_request(ngx_uint_t handler,
     ngx_uint_t mode, ngx_uint_t async, ngx_uint_t status);
@@ -46,7 +48,7 @@ void ngx_http_kafka_producer_metrics_record(ngx_uint_t mode,
 void ngx_http_kafka_producer_metrics_replacement(ngx_uint_t mode);
 void ngx_http_kafka_producer_metrics_worker(ngx_uint_t mode,
     ngx_uint_t in_flight, ngx_uint_t queued, ngx_uint_t brokers_up,
-    ngx_uint_t up);
+    ngx_uint_t up, ngx_uint_t retries);
 
 /* a monotonic clock in microseconds, for the delivery histogram */
 uint64_t ngx_http_kafka_producer_metrics_now(void);

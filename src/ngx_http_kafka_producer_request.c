@@ -82,9 +82,14 @@ ngx_http_kafka_producer_send_record(ngx_http_request_t *r,
         }
 
         if (rc == NGX_BUSY) {
+            /* pending records end as the queue drains */
+            retry_after = ngx_http_kafka_producer_client_retry_after(client,
+                                              RD_KAFKA_RESP_ERR__QUEUE_FULL);
+
             return ngx_http_kafka_producer_problem_kafka(r,
                                   NGX_HTTP_SERVICE_UNAVAILABLE, 0,
-                                  RD_KAFKA_MSG_STATUS_NOT_PERSISTED, 1,
+                                  RD_KAFKA_MSG_STATUS_NOT_PERSISTED,
+                                  retry_after,
                                   "the async status zone is full of "
                                   "pending records");
         }
@@ -154,9 +159,13 @@ ngx_http_kafka_producer_send_record(ngx_http_request_t *r,
                               ctx->record.key.len, client->max_bytes);
         }
 
+        retry_after = (status == NGX_HTTP_SERVICE_UNAVAILABLE)
+                      ? ngx_http_kafka_producer_client_retry_after(client,
+                                                                   err)
+                      : 0;
+
         return ngx_http_kafka_producer_problem_kafka(r, status, err,
-                              RD_KAFKA_MSG_STATUS_NOT_PERSISTED,
-                              status == NGX_HTTP_SERVICE_UNAVAILABLE,
+                              RD_KAFKA_MSG_STATUS_NOT_PERSISTED, retry_after,
                               "the message could not be queued for "
                               "topic \"%V\": %s", &ctx->record.topic,
                               rd_kafka_err2str(err));
@@ -245,7 +254,10 @@ ngx_http_kafka_producer_request_report(ngx_http_kafka_producer_msg_t *msg,
 
         rc = ngx_http_kafka_producer_problem_kafka(r, status, ev->err,
                               ev->persisted,
-                              status == NGX_HTTP_SERVICE_UNAVAILABLE,
+                              (status == NGX_HTTP_SERVICE_UNAVAILABLE)
+                              ? ngx_http_kafka_producer_client_retry_after(
+                                                       msg->client, ev->err)
+                              : 0,
                               "delivery to topic \"%V\" failed: %s%s%s",
                               &ctx->record.topic, rd_kafka_err2str(ev->err),
                               ev->brokers_down ? " (all brokers are down)"

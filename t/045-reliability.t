@@ -154,6 +154,12 @@ cmp_ok($count{idempotent}, '>=', 1, "idempotent: $count{idempotent} record(s) on
 note("records: plain $count{plain}, idempotent $count{idempotent} (mock broker)");
 my $d = main::detail_with_pid();
 cmp_ok($d->{producers}{idempotent}{producerId}, '>=', 0, 'the idempotent producer has a producer id');
+# the retry that wrote the duplicate, counted from librdkafka's statistics
+# (txretries, refreshed every second)
+$d = main::detail_until(sub { ($_[0]{producers}{plain}{retries} // 0) >= 1
+                               && ($_[0]{producers}{idempotent}{retries} // 0) >= 1 }, 5);
+cmp_ok($d->{producers}{plain}{retries} // -1, '>=', 1, "plain: retries $d->{producers}{plain}{retries} in the health detail");
+cmp_ok($d->{producers}{idempotent}{retries} // -1, '>=', 1, "idempotent: retries $d->{producers}{idempotent}{retries}");
 
 
 
@@ -313,7 +319,8 @@ for my $i (1 .. 20) {
     push @accepted, ["rel-8-$i", $h->{location}];
 }
 is($s, 503, 'the queue full answer is 503');
-is($h->{'retry-after'}, '1', 'with Retry-After');
+# 5 queued messages at the drain rate (at least 1/s): 1 to 5 s
+like($h->{'retry-after'} // '', qr/^[1-5]$/, 'with Retry-After: ' . ($h->{'retry-after'} // 'none'));
 like($b, qr/"kafkaError":"_QUEUE_FULL"/, 'naming librdkafka\'s queue full');
 cmp_ok(scalar @accepted, '<=', 5, scalar(@accepted) . ' accepted: bounded by queue.buffering.max.messages');
 my $in_flight = main::detail()->{producers}{plain}{inFlight};

@@ -211,6 +211,17 @@ for my $mode (qw(plain idempotent)) {
 cmp_ok($count{plain}, '>=', 2, "plain: the topic holds the record $count{plain} times");
 is($count{idempotent}, 1, "idempotent: the topic holds the record $count{idempotent} time");
 Test::More::diag("duplicate lesson on Apache Kafka: plain $count{plain} copies, idempotent $count{idempotent}");
+# the API tells the lesson too: each producer counts the request it gave
+# up on (librdkafka's statistics, every second)
+my $d;
+for (1 .. 30) {
+    $d = main::detail();
+    last if ($d->{producers}{plain}{retries} // 0) >= 1
+            && ($d->{producers}{idempotent}{retries} // 0) >= 1;
+    select undef, undef, undef, 0.2;
+}
+cmp_ok($d->{producers}{$_}{retries} // -1, '>=', 1, "$_: retries $d->{producers}{$_}{retries} in the health detail")
+    for qw(plain idempotent);
 
 
 
@@ -494,7 +505,7 @@ main::proxy_enable(0);
 [qr/^\{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"delivery to topic \\"bhf-transactions\\" failed: Local: Message timed out \(all brokers are down\)","kafkaError":"_MSG_TIMED_OUT","persisted":"no"\}$/,
  qr/"state":"PENDING"/]
 --- response_headers_like eval
-["Retry-After: ^1\$", "Location: ^/api/v1/status"]
+["Retry-After: ^([2-9]|10)\$", "Location: ^/api/v1/status"]
 --- async_state: ERROR
 --- kafka_count
 0

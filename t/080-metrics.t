@@ -102,6 +102,7 @@ cmp_ok($m->{'nginx_kafka_producer_delivery_seconds_sum{mode="plain"}'}, '>', 0, 
 is($m->{'nginx_kafka_producer_up{worker="0",mode="idempotent"}'}, 1, 'the idempotent producer is up');
 cmp_ok($m->{'nginx_kafka_producer_brokers_up{worker="0",mode="plain"}'}, '>=', 1, 'brokers up');
 is($m->{'nginx_kafka_producer_messages_in_flight{worker="0",mode="plain"}'}, 0, 'nothing in flight');
+is($m->{'nginx_kafka_producer_retries_total{worker="0",mode="plain"}'}, 0, 'no retries without faults');
 is($m->{'nginx_kafka_producer_status_records{state="finished"}'}, 1, 'one finished async record');
 is($m->{'nginx_kafka_producer_status_records{state="pending"}'}, 0, 'none pending');
 cmp_ok($m->{'nginx_kafka_producer_status_zone_bytes{state="used"}'}, '>', 0, 'zone bytes used');

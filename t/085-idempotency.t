@@ -97,7 +97,7 @@ is(kafka_count('idem-events'), 1, 'one record in idem-events');
 
 
 
-=== TEST 3: a repeat while the first is in flight gets 409 + Retry-After
+=== TEST 3: a repeat while the first is in flight gets 409 + a Retry-After as long as it has been in flight
 --- workers: 1
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
@@ -106,14 +106,20 @@ POST /api/v1/send?mode=plain&eventId=idem-3-warm&partition=0
 --- error_code: 200
 --- timeout: 20
 --- test_code
-kafka_mock("rtt $_ 1500") for 1 .. 3;
+kafka_mock("rtt $_ 4000") for 1 .. 3;
+my $t0 = time;
 my $first = http_start('POST', '/api/v1/send?mode=plain&eventId=idem-3&partition=0', undef, headers => { 'Idempotency-Key' => 'k-3' });
 sleep 0.3;
 my ($s, $h, $b) = http_request('POST', '/api/v1/send?mode=plain&eventId=idem-3&partition=0',
                                undef, headers => { 'Idempotency-Key' => 'k-3' });
 is($s, 409, 'in flight: 409');
-is($h->{'retry-after'}, 1, 'Retry-After: 1');
+like($h->{'retry-after'} // '', qr/^[12]$/, 'Retry-After: as long again as the first was in flight: ' . ($h->{'retry-after'} // 'none'));
 like($b, qr/"detail":"the first request with this idempotency key is still in flight"/, 'says why');
+sleep 2.6 - (time - $t0);
+($s, $h, $b) = http_request('POST', '/api/v1/send?mode=plain&eventId=idem-3&partition=0',
+                            undef, headers => { 'Idempotency-Key' => 'k-3' });
+is($s, 409, 'still in flight after 2.6 s: 409');
+like($h->{'retry-after'} // '', qr/^[23]$/, 'Retry-After grows with its time in flight: ' . ($h->{'retry-after'} // 'none'));
 my ($s1, $b1) = http_finish($first);
 is($s1, 200, 'the first: 200');
 kafka_mock("rtt $_ 0") for 1 .. 3;

@@ -1,12 +1,17 @@
 #!/bin/sh
 # Installs the Debian packages the build, the tests and `make run` need,
 # when some are missing.  Needs root (or sudo) only when it installs.
+# With arguments, those packages instead: the optional ones of a single
+# check (`tools/install-deps.sh chromium fonts-dejavu-core` for make
+# check-dashboard).
 
 set -eu
 
 packages="nginx nginx-dev libnginx-mod-http-ndk libnginx-mod-http-ndk-dev
 librdkafka-dev libyajl-dev kcat jq make gcc libtest-base-perl libipc-run-perl
 prometheus"
+
+[ $# -eq 0 ] || packages="$*"
 
 missing=""
 for p in $packages; do

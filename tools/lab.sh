@@ -55,4 +55,7 @@ lab:   curl -X POST http://localhost:8474/proxies/kafka-proxy/toxics \\
 lab:     -d '{"name":"latency_5s","type":"latency","stream":"downstream","attributes":{"latency":5000,"jitter":500}}'
 EOF
 
-KAFKA_BROKERS=127.0.0.1:29093 "$top/tools/run.sh"
+# nginx bootstraps through the proxy; the banner's read-back uses the
+# INTERNAL listener and its fault line names Toxiproxy
+KAFKA_BROKERS=127.0.0.1:29093 READBACK_BROKERS=127.0.0.1:9094 \
+    TOXIPROXY_URL=http://127.0.0.1:8474 "$top/tools/run.sh"

@@ -29,7 +29,7 @@
 # and renders conf/nginx.conf into RUN_DIR/nginx.conf.  The run fails with
 # a non-zero status and a line saying why when the port is taken or nginx
 # does not come up.  While it runs, RUN_DIR/run.env holds API_URL,
-# KAFKA_BROKERS, READBACK_BROKERS, KAFKA_MOCK_SOCKET and KAFKA_TOPIC: the
+# KAFKA_BROKERS, READBACK_BROKERS, KAFKA_MOCK_SOCKET, KAFKA_TOPIC, RUN_DIR: the
 # defaults of tools/fault, tools/readback, tools/load and scripts/.
 
 set -euo pipefail
@@ -120,7 +120,7 @@ cleanup() {
         kill -TERM "$mock_pid" 2>/dev/null || true
         wait "$mock_pid" 2>/dev/null || true
     fi
-    rm -f "$prefix/run.env" "$prefix/run.pid" "$sock"
+    rm -f "$prefix/run.env" "$prefix/run.pid" "$sock" "$prefix/readback.json"
     return 0
 }
 trap cleanup EXIT
@@ -132,6 +132,11 @@ KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092} \
 
 echo $$ > "$prefix/run.pid"
 cp "$build/ngx_http_kafka_producer_module.so" "$prefix/modules/"
+
+# the dashboard's page; no read-back of an earlier run
+rm -rf "$prefix/html/dashboard" "$prefix/readback.json"
+mkdir -p "$prefix/html"
+cp -r "$top/html/dashboard" "$prefix/html/"
 
 # the FIFO of earlier versions: a writer would block on it forever
 rm -f "$prefix/kafka-mock.ctl"
@@ -191,6 +196,7 @@ READBACK_BROKERS=$readback
 KAFKA_MOCK_SOCKET=$sock
 KAFKA_TOPIC=$KAFKA_TOPIC
 TOXIPROXY_URL=${TOXIPROXY_URL:-}
+RUN_DIR=$prefix
 EOF
 
 settings=$(sed -n -E \
@@ -220,6 +226,7 @@ run: $settings
   health    curl $api/health      producers: curl $api/health/detail
   read back tools/readback -b $readback -t $topic -e TEST-1
   load      tools/load -a $api -n 100
+  dashboard $api/dashboard/   (records per eventId: tools/readback -f 2 -p DUP-)
   faults    $faults
 EOF
 if [ "$LISTEN" = 0.0.0.0 ] || [ "$LISTEN" = '*' ]; then
