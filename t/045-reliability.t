@@ -7,7 +7,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer;
+use Test::KafkaProducer 'no_plan';
 use Time::HiRes qw(time sleep);
 
 our $Config = <<'_EOC_';
@@ -61,6 +61,7 @@ sub send_until_ok {
     return ($s, $h, $b);
 }
 
+no_shuffle();
 run_tests();
 
 __DATA__
@@ -69,10 +70,10 @@ __DATA__
 --- kafka_mock_only: the mock's three brokers (t/060-kafka.t 4 checks the detail on Apache Kafka)
 --- workers: 1
 --- config eval: $::Config
---- requests eval
+--- request eval
 ["POST /api/v1/send?mode=plain&eventId=rel-1a",
  "POST /api/v1/send?mode=idempotent&eventId=rel-1b"]
---- error_code: 200
+--- error_code eval: [200, 200]
 --- test_code
 my $d = main::detail_with_pid();
 is($d->{status}, 'UP', 'status UP');
@@ -162,12 +163,12 @@ cmp_ok($d->{producers}{idempotent}{producerId}, '>=', 0, 'the idempotent produce
 --- http_config
     kafka_producer_delivery_timeout 30s;
 --- config eval: $::Config
---- requests eval
+--- request eval
 # connections and metadata first, as in the lab where the toxic is added
 # to a running system: every round trip pays the latency
 [map { ("POST /api/v1/send?mode=plain&eventId=rel-3-warm-p$_&partition=$_",
         "POST /api/v1/send?mode=idempotent&eventId=rel-3-warm-i$_&partition=$_") } 0 .. 2]
---- error_code: 200
+--- error_code eval: [(200) x 6]
 --- timeout: 60
 --- test_code
 kafka_mock("rtt $_ 5000") for 1 .. 3;
@@ -200,18 +201,18 @@ rtt 1 5000
 rtt 2 5000
 rtt 3 5000
 --- config eval: $::Config
---- requests eval
+--- request eval
 ["POST /api/v1/send?mode=plain&eventId=rel-4a",
  "POST /api/v1/send?mode=idempotent&eventId=rel-4b",
  "POST /api/v1/send?mode=plain&eventId=rel-4c&sendMode=async"]
 --- error_code eval
 [504, 504, 202]
---- response_time_lt: 8
+--- response_time_lt eval: [8, 8, 8]
 --- response_body_like eval
 [qr/"status":504,.*"kafkaError":"_MSG_TIMED_OUT"/,
  qr/"status":504,.*"kafkaError":"_MSG_TIMED_OUT"/,
  qr/"state":"PENDING"/]
---- async_state: ERROR
+--- async_state eval: ['ERROR', 'ERROR', 'ERROR']
 --- timeout: 20
 --- kafka_count eval
 # the mock appends at once and only answers late: a timed-out message
@@ -366,7 +367,7 @@ like($b, qr/"status":404/, 'an evicted record answers 404');
 --- http_config
     kafka_producer_allowed_topics bhf-transactions ~^rel10-[a-z]+$;
 --- config eval: $::Config
---- requests eval
+--- request eval
 ["POST /api/v1/send?mode=plain&eventId=rel-10a",
  "POST /api/v1/send?mode=plain&eventId=rel-10b&topic=rel10-orders",
  "POST /api/v1/send?mode=plain&eventId=rel-10c&topic=rel10-forbidden-1",

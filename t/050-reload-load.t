@@ -44,7 +44,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer;
+use Test::KafkaProducer 'no_plan';
 use Test::KafkaProducer::Load;
 use Time::HiRes qw(time sleep);
 
@@ -142,6 +142,7 @@ sub spanning {
         @{ $run->{requests} };
 }
 
+no_shuffle();
 run_tests();
 
 __DATA__

@@ -9,7 +9,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer;
+use Test::KafkaProducer 'no_plan';
 use JSON::PP;
 use File::Spec;
 use Time::HiRes qw(time sleep);
@@ -72,6 +72,7 @@ sub edit_conf {
     close $out;
 }
 
+no_shuffle();
 run_tests();
 
 __DATA__
@@ -81,13 +82,13 @@ __DATA__
 --- http_config
     kafka_producer_option retries 0;
 --- config eval: $::Config
---- requests
-POST /api/v1/send?mode=plain&eventId=life-1a
-POST /api/v1/send?mode=idempotent&eventId=life-1b
---- error_code: 200
---- no_error_log
-qr/exited with code [1-9]/
-cannot create the
+--- request eval
+['POST /api/v1/send?mode=plain&eventId=life-1a',
+ 'POST /api/v1/send?mode=idempotent&eventId=life-1b']
+--- error_code eval: [200, 200]
+--- no_error_log eval
+[qr/exited with code [1-9]/,
+ 'cannot create the']
 
 
 
@@ -96,13 +97,13 @@ cannot create the
     kafka_producer_option queuing.strategy lifo;
 --- config eval: $::Config
 --- must_die
---- error_log
+--- error_log eval
 qr/librdkafka refuses the idempotent producer configuration: .*queuing\.strategy/
 
 
 
 === TEST 3: nginx -t checks files as the workers' user: a CA only root can read is refused
---- skip_if: $> != 0 || !`which openssl 2>/dev/null`
+--- skip_eval: 1: $> != 0 || !`which openssl 2>/dev/null`
 --- main_config
 user nobody nogroup;
 --- init_code
@@ -116,13 +117,13 @@ chmod 0755, $p;
     kafka_producer_option ssl.ca.location $TEST_NGINX_PREFIX/ca.pem;
 --- config eval: $::Config
 --- must_die
---- error_log
+--- error_log eval
 qr/librdkafka refuses the plain producer configuration: ssl\.ca\.location failed.* \(as user "nobody"\)/
 
 
 
 === TEST 4: the same CA readable by the workers' user passes nginx -t and the workers run
---- skip_if: $> != 0 || !`which openssl 2>/dev/null`
+--- skip_eval: 1: $> != 0 || !`which openssl 2>/dev/null`
 --- workers: 1
 --- main_config
 user nobody nogroup;
@@ -140,9 +141,9 @@ chmod 0755, $p;
 GET /health/detail
 --- error_code: 200
 --- response_body_like: "plain":\{"name":"nginx-kafka-producer#producer-\d+","state":"UP"
---- no_error_log
-qr/exited with code [1-9]/
-cannot create the
+--- no_error_log eval
+[qr/exited with code [1-9]/,
+ 'cannot create the']
 
 
 
@@ -184,11 +185,11 @@ my $uri = '/api/v1/send?mode=plain&eventId=life-5b';
 is($s, 200, 'sends work again') or diag($b);
 kafka_check_send($uri, $s, $h, $b, label => 'after recovery');
 is(kafka_count_event('bhf-transactions', 'life-5a'), 0, 'the refused send is not in Kafka');
---- error_log
-[alert]
-cannot create the plain producer: Failed to create thread
-qr/kafka_producer: plain producer \S+ started after \d+ failed attempt\(s\)/
---- no_error_log
+--- error_log eval
+['[alert]',
+ 'cannot create the plain producer: Failed to create thread',
+ qr/kafka_producer: plain producer \S+ started after \d+ failed attempt\(s\)/]
+--- no_error_log eval
 qr/exited with code [1-9]/
 
 
@@ -233,11 +234,11 @@ $d = main::detail()->{producers}{idempotent};
 is($d->{state}, 'UP', 'UP');
 is($d->{replaced}, 1, 'replaced once');
 is(kafka_count_event('bhf-transactions', 'life-6b'), 0, 'the refused send is not in Kafka');
---- error_log
-[alert]
-fatal error in the idempotent producer
-cannot create the idempotent producer: Failed to create thread
-qr/idempotent producer \S+ started after \d+ failed attempt\(s\)/
+--- error_log eval
+['[alert]',
+ 'fatal error in the idempotent producer',
+ 'cannot create the idempotent producer: Failed to create thread',
+ qr/idempotent producer \S+ started after \d+ failed attempt\(s\)/]
 
 
 

@@ -7,7 +7,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer;
+use Test::KafkaProducer 'no_plan';
 use File::Temp qw(tempdir);
 use IO::Socket::UNIX;
 use IPC::Run ();
@@ -46,6 +46,7 @@ sub fault {
     return ($? >> 8, $out, time - $t0);
 }
 
+no_shuffle();
 run_tests();
 
 __DATA__

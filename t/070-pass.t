@@ -8,7 +8,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer;
+use Test::KafkaProducer 'no_plan';
 use JSON::PP;
 use Digest::MD5 qw(md5_hex);
 
@@ -37,6 +37,7 @@ sub record_is {
     is_deeply($r->{headers_map} || {}, $headers, "$label: headers");
 }
 
+no_shuffle();
 run_tests();
 
 __DATA__

@@ -5,7 +5,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer;
+use Test::KafkaProducer 'no_plan';
 use IPC::Run ();
 
 our $Config = <<'_EOC_';
@@ -53,6 +53,7 @@ sub promtool_ok {
     }
 }
 
+no_shuffle();
 run_tests();
 
 __DATA__

@@ -8,7 +8,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer;
+use Test::KafkaProducer 'no_plan';
 use Time::HiRes qw(time sleep);
 
 our $HttpConfig = <<'_EOC_';
@@ -31,6 +31,7 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
+no_shuffle();
 run_tests();
 
 __DATA__
