@@ -8,6 +8,7 @@ use lib 't/lib';
 use Test::KafkaProducer 'no_plan';
 
 no_shuffle();
+check_accum_error_log();
 run_tests();
 
 __DATA__
@@ -89,11 +90,11 @@ in a dir
 --- config
     location / { }
 --- request eval
-['GET /hello.txt',
- 'GET /sub/dir.txt',
- 'GET /missing.txt']
---- error_code eval: [200, 200, 404]
---- response_body_like eval: ['^hello world\\n$', '^in a dir\\n$', '404 Not Found']
+['GET /missing.txt',
+ 'GET /hello.txt',
+ 'GET /sub/dir.txt']
+--- error_code eval: [404, 200, 200]
+--- response_body_like eval: ['404 Not Found', '^hello world\\n$', '^in a dir\\n$']
 --- error_log eval
 ['No such file or directory',
  qr/open\(\) "[^"]*missing\.txt" failed/]

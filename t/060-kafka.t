@@ -17,7 +17,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer 'no_plan';
+use Test::KafkaProducer;
 use HTTP::Tiny;
 use JSON::PP ();
 use POSIX ();
@@ -32,6 +32,7 @@ BEGIN {
                                      . " make test-kafka runs this file");
     }
 }
+plan('no_plan');
 
 our $Config = <<'_EOC_';
     location = /api/v1/send {

@@ -7,7 +7,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer 'no_plan';
+use Test::KafkaProducer;
 use File::Temp qw(tempdir);
 use IO::Socket::UNIX;
 use IPC::Run ();
@@ -20,6 +20,7 @@ BEGIN {
                                      . "cluster, not a real one");
     }
 }
+plan('no_plan');
 
 our $Dir = tempdir('kp-fault-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 our $Sock = "$::Dir/kafka-mock.sock";

@@ -10,9 +10,10 @@ ngx_http_kafka_producer_module, with Kafka read-back
 =head1 SYNOPSIS
 
     use lib 't/lib';
-    use Test::KafkaProducer;
+    use Test::KafkaProducer 'no_plan';
 
-    run_tests();        # plans test_count() tests itself if nothing was planned
+    no_shuffle();
+    run_tests();
 
     __DATA__
 
@@ -77,11 +78,12 @@ C<LeakSanitizer>).
 
 =back
 
-Every block runs as ONE TAP subtest named after the block ("TEST 3: ..."),
-so the plan is simply C<repeat_each() * blocks()>; C<test_count()> returns
-exactly that and C<run_tests()> declares it itself when the test file did not
-plan. Do NOT multiply by the number of checks as with Test::Nginx. Inside the
-subtest every check is its own named assertion.
+The sections have the names and the meaning of OpenResty's
+Test::Nginx::Socket (see F<t/README.md>, the reference for test writers,
+and its section "Running a file under Test::Nginx"): every check is its own
+TAP test, the file plans with C<use Test::KafkaProducer 'no_plan'> (or
+C<plan tests =E<gt> N>); C<run_tests()> calls C<done_testing()> if nothing
+was planned.
 
 On any failure inside a block the tail of the error log is printed (and the
 prefix directory is named so it can be kept with C<TEST_NGINX_KEEP_PREFIX=1>).
@@ -162,9 +164,10 @@ L</VARIABLES>). Test::Base filters work as usual (e.g. C<--- request eval>,
 C<--- error_log eval> returning a list of strings / qr// objects), and so do
 C<--- ONLY>, C<--- SKIP>, C<--- LAST>.
 
-Sections that take a "list" (marked I<per request>) accept, when the block
-makes several requests (C<--- requests>), one value per line (or an eval'd
-array ref); a single value applies to every request.
+Sections marked I<per request>: with one request, the value; with several
+requests (C<--- request eval> giving an array) an array with one value per
+request (C<--- error_code eval: [200, 202]>); a single value is then an
+error, as in Test::Nginx.
 
 =head2 nginx configuration
 
@@ -185,7 +188,7 @@ C<server_name localhost>).
 
 =item workers
 
-C<worker_processes>, default 1.
+C<worker_processes> of this block (default C<workers()>, 1).
 
 =item log_level
 
@@ -244,12 +247,15 @@ C<Host: localhost> and C<Connection: close> (unless given in more_headers) and
 sends C<Content-Length> for a body (C<Content-Length: 0> for body-less
 POST/PUT/PATCH).
 
-=item requests
+=item request eval, pipelined_requests eval
 
-Several requests, sent one after another: a Perl expression giving an array
-ref (or list) of strings like C<"GET /x"> or C<"POST /y\nbody">
-(C<--- requests eval>, or text starting with C<[>), or plain text with one
-body-less C<METHOD URI> per line. Use either C<request> or C<requests>.
+An array of such request texts: several requests, sent one after the other
+on connections of their own.
+
+=item init
+
+Perl code run after nginx has started, before the requests (Test::Nginx's
+C<--- init>).
 
 =item more_headers
 
@@ -294,7 +300,8 @@ texts: per request).
 
 =item response_headers_like
 
-Lines C<Name: regex>. Applies like response_headers.
+Lines C<Name: regex>, anchored as in Test::Nginx (C<qr/^regex$/>: the
+whole value). Applies like response_headers.
 
 =item response_time_lt
 
@@ -403,8 +410,10 @@ counted and compared with C<kafka_count> or its default.
 
 =item error_log
 
-Lines that must appear in C<PREFIX/logs/error.log> (or nginx's stderr):
-substrings, or C<qr/.../flags> for a regex.
+Patterns that must each match a line of C<PREFIX/logs/error.log> (or
+nginx's stderr): as in Test::Nginx, each line of the text is a plain
+substring; C<--- error_log eval> gives a C<qr//> or an array of C<qr//> and
+strings. Checked once, on the whole log, after nginx has stopped.
 
 =item no_error_log
 
@@ -427,10 +436,11 @@ fails the block.
 
 =over
 
-=item skip_if
+=item skip_eval
 
-Perl expression; if true the block is skipped (e.g.
-C<--- skip_if: ! -x kafka_mock_binary()>).
+C<N: CODE> (Test::Nginx): when the Perl expression CODE is true, N tests
+are skipped and the block does not run (e.g.
+C<--- skip_eval: 1: ! -x Test::KafkaProducer::kafka_mock_binary()>).
 
 =item init_code
 
@@ -462,13 +472,17 @@ environment. Unknown names are left alone.
 
 =item run_tests()
 
-Runs all blocks (declares C<plan tests =E<gt> test_count()> unless the file
-planned already).
+Runs all blocks as Test::Nginx::Socket does: shuffled unless C<no_shuffle()>
+or C<TEST_NGINX_NO_SHUFFLE>, each given to the C<add_block_preprocessor>
+handlers first, each run C<repeat_each()> times.
 
-=item repeat_each([N]), test_count()
+=item repeat_each([N]), workers([N]), env_to_nginx(@names), no_shuffle(),
+add_block_preprocessor(sub { ... }), check_accum_error_log()
 
-Repetitions of each block (default 1); number of top-level tests
-(C<repeat_each() * blocks()>).
+Test::Nginx's file-level settings, same meaning: repetitions of each block;
+worker_processes (a block's C<--- workers> overrides it); C<env> directives
+(C<NAME> or C<NAME=value>); keep the blocks' order; a handler called with
+each block before it runs; accumulated error log (always so in ours).
 
 =item kafka_mock($command)
 
@@ -560,6 +574,10 @@ Master pid; prefix dir; port; wait up to $timeout for the master to exit
 
 =head1 ENVIRONMENT
 
+C<TEST_NGINX_LOAD_MODULES> (the .so files every block loads, blank-separated;
+default NDK then C<TEST_NGINX_MODULE>), C<TEST_NGINX_NO_SHUFFLE>,
+C<TEST_KP_TEST_NGINX=1> (run the file under Test::Nginx::Socket instead:
+L<Test::KafkaProducer::TestNginx>, F<t/README.md>),
 C<TEST_NGINX_BINARY> (default /usr/sbin/nginx), C<TEST_NGINX_MODULE> (default
 build/ngx_http_kafka_producer_module.so), C<TEST_NGINX_NDK_MODULE> (default
 /usr/lib/nginx/modules/ndk_http_module.so), C<KAFKA_MOCK> (default
@@ -609,6 +627,18 @@ use Test::Base -base;
 
 # Compiles user code (test_code etc.). Defined before any file lexical so that
 # the code cannot see the harness's private variables.
+# `use Test::KafkaProducer` with TEST_KP_TEST_NGINX=1 in the environment: the
+# file runs under Test::Nginx::Socket (Test::KafkaProducer::TestNginx).
+sub import {
+    my $class = shift;
+    if ($class eq __PACKAGE__ && $ENV{TEST_KP_TEST_NGINX} && !grep { /^-base$/i } @_) {
+        require Test::KafkaProducer::TestNginx;
+        return Test::KafkaProducer::TestNginx->import_into(scalar caller, @_);
+    }
+    unshift @_, $class;
+    goto &Test::Base::import;
+}
+
 sub _compile_code {    # ($code, $section_name)
     ## no critic (ProhibitStringyEval)
     my $sub = eval "package main; use strict; use warnings; sub { my (\$block) = \@_;\n"
@@ -634,6 +664,7 @@ use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(
     run_tests repeat_each workers env_to_nginx no_shuffle add_block_preprocessor
+    check_accum_error_log
     kafka_mock kafka_mock_args kafka_mock_binary kafka_bootstrap
     kafka_read_bootstrap kafka_real
     kafka_records kafka_record_at kafka_count_event kafka_produce
@@ -733,6 +764,12 @@ sub env_to_nginx {
 }
 
 sub no_shuffle { $NoShuffle = 1; return }
+
+# Test::Nginx checks --- error_log after every request of a block, on the
+# part of the log that request wrote unless check_accum_error_log() was
+# called. Ours checks once, on the whole log, after nginx has stopped: the
+# accumulated log, always.
+sub check_accum_error_log { return }
 
 sub add_block_preprocessor(&) {    ## no critic (ProhibitSubroutinePrototypes)
     unshift @Preprocessors, shift;
