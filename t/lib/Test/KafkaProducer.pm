@@ -1988,6 +1988,10 @@ sub run_tests {
         unless $NoShuffle || _env('TEST_NGINX_NO_SHUFFLE', 0);
     for my $block (@blocks) {
         $_->($block) for @Preprocessors;
+        if (_env('TEST_KP_CHECK_ONLY', 0)) {
+            _check_block($block);
+            next;
+        }
         for my $rep (0 .. $RepeatEach - 1) {
             _run_block($block, $rep);
         }
@@ -2029,6 +2033,30 @@ sub _requests {
     return @reqs;
 }
 
+# sections of the former harness, with the Test::Nginx section to use
+my %GONE = (requests => '--- request eval: [...]', skip_if => '--- skip_eval: N: CODE');
+
+# TEST_KP_CHECK_ONLY=1: the block's sections are checked (Test::Nginx's
+# rules: requests, one expectation per request, no former sections, no
+# "qr/" line in a plain error_log text); nothing runs.  One test per block.
+sub _check_block {
+    my ($block) = @_;
+    my $title = $block->name =~ s/\s+$//r;
+    my @bad;
+    my @reqs = eval { _requests($block) };
+    push @bad, $@ if $@;
+    for my $sec (qw(error_code response_body response_body_like response_time_lt
+                    response_headers response_headers_like kafka_count async_state)) {
+        eval { _per_request($block, $sec, scalar @reqs); 1 } or push @bad, $@;
+    }
+    push @bad, map { "--- $_ is gone: use $GONE{$_}\n" } grep { _has($block, $_) } sort keys %GONE;
+    for my $sec (qw(error_log no_error_log)) {
+        push @bad, map { "--- $sec: the line '$_' is a substring here, use --- $sec eval\n" }
+                   grep { !ref && /^qr\// } _patterns($block, $sec);
+    }
+    ok(!@bad, "$title: sections follow Test::Nginx's rules") or diag(join '', @bad);
+}
+
 sub _needs_kafka {
     my ($block, @reqs) = @_;
     return 1 if !_has($block, 'no_module');
@@ -2041,9 +2069,6 @@ sub _needs_kafka {
     return 1 if !_has($block, 'no_kafka_check') && grep { $_->{is_send} } @reqs;
     return 0;
 }
-
-# sections of the former harness, with the Test::Nginx section to use
-my %GONE = (requests => '--- request eval: [...]', skip_if => '--- skip_eval: N: CODE');
 
 sub _run_block {
     my ($block, $rep) = @_;
