@@ -606,7 +606,7 @@ GET /nothing
 --- error_code: 404
 --- test_code
 my ($s, $h, $b) = http_request('POST', '/p', 'hello');
-is($s, 200, '200') or diag($b);
+is($s, 200, 'status 200') or diag($b);
 my ($p, $o) = $b =~ /^\{"topic":"events-nozone","partition":(\d+),"offset":(\d+),"timestamp":\d+\}$/;
 ok(defined $o, 'topic, partition, offset, timestamp');
 is(kafka_raw_at('events-nozone', $p, $o, '%s'), 'hello', 'the record is in the topic');

@@ -114,10 +114,9 @@ main::record_is('bin-topic', $p, $o, $body, 'fixed-key', {}, 'binary');
 --- http_config
     kafka_producer_option message.max.bytes 2000000;
 --- config
-    client_body_buffer_size 16k;
-    client_max_body_size 4m;
-
     location = /big {
+        client_body_buffer_size 16k;
+        client_max_body_size 4m;
         kafka_producer_pass big-topic;
     }
 --- request
@@ -280,7 +279,7 @@ GET /nothing
 --- error_code: 404
 --- test_code
 my ($s, $h, $b) = http_request('POST', '/async?k=k1', 'async body');
-is($s, 202, '202');
+is($s, 202, 'status 202');
 like($h->{location}, qr{^/api/v1/status\?requestId=[0-9a-f-]{36}$}, 'Location');
 like($b, qr/^\{"requestId":"[0-9a-f-]{36}","state":"PENDING","topic":"async-topic","partition":null\}$/, 'PENDING');
 my $st = status_wait($h->{location}, 10);
@@ -368,9 +367,8 @@ is(kafka_count('bad-input'), 0, 'nothing was produced');
 --- http_config
     kafka_producer_option message.max.bytes 10000;
 --- config
-    client_max_body_size 64k;
-
     location = /limited {
+        client_max_body_size 64k;
         kafka_producer_pass limited-topic;
     }
 --- request

@@ -6,21 +6,25 @@ package Test::KafkaProducer::TestNginx;
 # files need no edit.  In the way lua-nginx-module's t::TestNginxLua
 # extends Test::Nginx::Socket, this is a block preprocessor: it loads the
 # module (TEST_NGINX_LOAD_MODULES), adds the default http config (brokers
-# of our mock cluster, the status zone), applies a block's --- workers, and
+# of our mock cluster, the status zone), applies a block's --- workers,
 # skips the blocks that need what only our harness does (mock faults, Perl
-# code run against the running nginx, a process environment).  Everything
-# else -- requests, status codes, bodies, headers, error logs -- is judged
-# by Test::Nginx::Socket's own code.  The Kafka read-back is ours alone: it
-# does not run here.  See t/README.md.
+# code run before nginx starts, a process environment), and runs a block
+# with --- test_code or --- final_code without that code (and without its
+# error_log checks).  Everything else -- requests, status codes, bodies,
+# headers, error logs -- is judged by Test::Nginx::Socket's own code.
+# The Kafka read-back is ours alone: it does not run here.  See t/README.md.
 
 use strict;
 use warnings;
 
-use File::Spec ();
 
 # sections only our harness knows how to run: such a block is skipped
 my @OURS_ONLY = qw(kafka_mock_after kafka_mock_before_check kafka_mock_only
-                   init_code test_code final_code env);
+                   init_code env);
+
+# Perl code our harness runs after the requests and their checks: Test::Nginx
+# runs the rest of the block without it
+my @CODE_AFTER = qw(test_code final_code);
 
 my $FileWorkers;
 
@@ -47,6 +51,11 @@ sub _preprocess {
         $block->set_value('skip_eval', "1: 1");
         $block->set_value('name', $block->name . " ($why)");
         return;
+    }
+    if (my @code = grep { defined $block->{$_} } @CODE_AFTER) {
+        $block->set_value('name', $block->name . " (--- @code not run here)");
+        # what the log must (not) say may come from what the code did
+        delete @$block{qw(error_log no_error_log)};
     }
     my $w = $block->workers;
     $w =~ s/^\s+|\s+$//g if defined $w;
@@ -76,7 +85,7 @@ sub import_into {
     require Test::Nginx::Socket;
     # our harness adds no `location /` either
     Test::Nginx::Util::no_root_location();
-    $ENV{TEST_NGINX_PREFIX} //= $Test::Nginx::Util::ServRoot;
+    $ENV{TEST_NGINX_PREFIX} //= $ENV{TEST_NGINX_SERVER_ROOT};
     ## no critic (ProhibitStringyEval)
     eval "package $pkg; Test::Nginx::Socket->import(\@args); 1" or die $@;
     no strict 'refs';
