@@ -2005,8 +2005,6 @@ sub run_tests {
 # connections of their own).
 sub _requests {
     my ($block) = @_;
-    die "--- requests is not a Test::Nginx section: use --- request eval with an"
-        . " array of requests\n" if _has($block, 'requests');
     die "use either --- request or --- pipelined_requests\n"
         if _has($block, 'request') && _has($block, 'pipelined_requests');
     my $v = _has($block, 'pipelined_requests') ? _sec($block, 'pipelined_requests')
