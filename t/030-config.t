@@ -512,7 +512,6 @@ GET /st?requestId=00000000-0000-4000-8000-000000000000
 
 
 === TEST 40: kafka_producer_health ready: 200 once every producer of the worker is connected
---- workers: 1
 --- config eval: $::Config . "    location = /ready { kafka_producer_health ready; }\n"
 --- request
 GET /health
@@ -593,7 +592,6 @@ the topic "others" of "kafka_producer_pass" is not in "kafka_producer_allowed_to
 
 
 === TEST 45: a sync kafka_producer_pass needs no status zone
---- workers: 1
 --- no_default_http_config
 --- http_config
     kafka_producer_brokers $TEST_NGINX_KAFKA_BROKERS;

@@ -36,7 +36,6 @@ run_tests();
 __DATA__
 
 === TEST 1: a sync send waits on a slow broker while /health on the same worker answers at once
---- workers: 1
 --- kafka_mock
 rtt 1 1500
 rtt 2 1500
@@ -126,7 +125,6 @@ like($st, qr/^\{"requestId":"$id","state":"ERROR","eventId":"fault-3b","mode":"i
 
 
 === TEST 4: a client that disconnects mid-send: no crash, the message is delivered and logged
---- workers: 1
 --- kafka_mock
 rtt 1 1000
 rtt 2 1000
@@ -189,7 +187,6 @@ signal 1 (SIGHUP) received
 
 
 === TEST 6: graceful quit waits for a pending sync send
---- workers: 1
 --- kafka_mock
 rtt 1 1500
 rtt 2 1500
@@ -288,7 +285,6 @@ kafka_producer_status_zone "small" is full of pending records
 
 
 === TEST 9: a worker killed with PENDING records: they read as ERROR, not PENDING forever
---- workers: 1
 --- kafka_mock
 rtt 1 3000
 rtt 2 3000

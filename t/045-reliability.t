@@ -68,7 +68,6 @@ __DATA__
 
 === TEST 1: health detail: the idempotent producer has a producer id, counters per producer
 --- kafka_mock_only: the mock's three brokers (t/060-kafka.t 4 checks the detail on Apache Kafka)
---- workers: 1
 --- config eval: $::Config
 --- request eval
 ["POST /api/v1/send?mode=plain&eventId=rel-1a",
@@ -94,7 +93,6 @@ like($p->{name}, qr/^nginx-kafka-producer#producer-\d+$/, 'librdkafka name');
 
 
 === TEST 2: a fatal idempotence error: the message fails cleanly, a fresh producer serves the next send
---- workers: 1
 --- config eval: $::Config
 --- request
 POST /api/v1/send?mode=idempotent&eventId=rel-7-warm&partition=0
@@ -126,7 +124,6 @@ fatal error in the idempotent producer, it will be replaced: OUT_OF_ORDER_SEQUEN
 
 
 === TEST 3: duplicates, as the lab teaches: a late acknowledgement makes a plain send retry
---- workers: 1
 --- http_config
     kafka_producer_option socket.timeout.ms 1000;
     kafka_producer_delivery_timeout 20s;
@@ -159,7 +156,6 @@ cmp_ok($d->{producers}{idempotent}{producerId}, '>=', 0, 'the idempotent produce
 
 
 === TEST 4: the lab's 5 s latency: sync sends wait and succeed, async reach OK, exactly once
---- workers: 1
 --- http_config
     kafka_producer_delivery_timeout 30s;
 --- config eval: $::Config
@@ -193,7 +189,6 @@ is(kafka_count_event('bhf-transactions', 'rel-3-async'), 1, 'async record once')
 
 
 === TEST 5: the lab's timeout: a broker slower than the delivery timeout gives 504 and ERROR, then recovery
---- workers: 1
 --- http_config
     kafka_producer_delivery_timeout 2s;
 --- kafka_mock
@@ -230,7 +225,6 @@ kafka_check_send('/api/v1/send?mode=idempotent&eventId=rel-4d', $s, $h, $b, labe
 
 
 === TEST 6: one broker down: its partitions fail cleanly, the others work, a leader move recovers them
---- workers: 1
 --- http_config
     kafka_producer_delivery_timeout 3s;
 --- kafka_mock
@@ -268,7 +262,6 @@ up 1
 
 
 === TEST 7: leader moved mid-stream: every async send reaches OK, exactly once
---- workers: 1
 --- config eval: $::Config
 --- request
 GET /health/detail
@@ -294,7 +287,6 @@ is($ok, 60, 'every record OK and in Kafka once across the leader moves');
 
 
 === TEST 8: backpressure: a full local queue answers 503 with Retry-After, then service resumes
---- workers: 1
 --- http_config
     kafka_producer_option queue.buffering.max.messages 5;
 --- kafka_mock
@@ -335,7 +327,6 @@ is(kafka_count_event('bhf-transactions', "rel-8-" . (@accepted + 1)), 0, 'the re
 --- http_config
     kafka_producer_brokers $TEST_NGINX_KAFKA_BROKERS;
     kafka_producer_status_zone tiny:32k ttl=1h;
---- workers: 1
 --- config eval: $::Config
 --- request
 GET /health/detail

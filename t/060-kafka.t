@@ -181,7 +181,6 @@ idempotent resend (same producer id, epoch and sequence) and answers with
 the first offset.
 --- init_code
 main::proxy_reset();
---- workers: 1
 --- http_config
     kafka_producer_option socket.timeout.ms 1000;
     kafka_producer_delivery_timeout 30s;
@@ -223,7 +222,6 @@ come, the connection is closed after 2 s).  The lab's knobs (socket
 timeout 60 s), an 8 s delivery timeout.
 --- init_code
 main::proxy_reset();
---- workers: 1
 --- http_config
     kafka_producer_delivery_timeout 8s;
 --- config eval: $::Config
@@ -446,7 +444,6 @@ the idempotent record's batch (DumpLogSegments on the partition), while
 the plain record's batch carries none (-1).
 --- init_code
 main::proxy_reset();
---- workers: 1
 --- config eval: $::Config
 --- request eval
 ["POST /api/v1/send?mode=idempotent&eventId=k4-idempotent&partition=1",

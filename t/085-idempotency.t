@@ -37,7 +37,6 @@ run_tests();
 __DATA__
 
 === TEST 1: a repeat is answered the same, nothing produced; the key goes with the record
---- workers: 1
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
@@ -68,7 +67,6 @@ is(kafka_count_event('bhf-transactions', 'idem-1-other'), 0, 'not produced');
 
 
 === TEST 2: the generic handler and async: a repeated 202 has the same requestId and Location
---- workers: 1
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
@@ -99,7 +97,6 @@ is(kafka_count('idem-events'), 1, 'one record in idem-events');
 
 
 === TEST 3: a repeat while the first is in flight gets 409 + Retry-After
---- workers: 1
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
@@ -154,7 +151,6 @@ for my $round (1 .. 5) {
 
 
 === TEST 5: the keys survive a reload
---- workers: 1
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
