@@ -52,7 +52,8 @@ in the foreground (C<daemon off; master_process on>) on a free port,
 
 =item 4.
 
-sends the request(s), checks status, body, headers and timing,
+runs C<--- init>, sends the request(s), checks status, body, headers and
+timing,
 
 =item 5.
 
