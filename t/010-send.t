@@ -4,7 +4,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer;
+use Test::KafkaProducer 'no_plan';
 
 our $Config = <<'_EOC_';
     location = /api/v1/send {
@@ -20,6 +20,7 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
+no_shuffle();
 run_tests();
 
 __DATA__
@@ -50,7 +51,7 @@ POST /api/v1/send?mode=idempotent&eventId=send-2
 POST /api/v1/send?mode=plain&eventId=send-3&sendMode=async
 --- error_code: 202
 --- response_headers_like
-Location: ^/api/v1/status\?requestId=[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$
+Location: /api/v1/status\?requestId=[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}
 --- response_body_like: ^\{"requestId":"[0-9a-f-]{36}","state":"PENDING","eventId":"send-3","mode":"plain","sendMode":"async","topic":"bhf-transactions","key":"send-3","partition":null\}$
 
 
@@ -94,9 +95,9 @@ POST /api/v1/send?mode=idempotent&eventId=send-7&key=k7&topic=other-topic&partit
 
 === TEST 8: the same key goes to the same partition
 --- config eval: $::Config
---- requests eval
+--- request eval
 [map { "POST /api/v1/send?mode=plain&eventId=send-8-$_&key=same-key" } 1 .. 5]
---- error_code: 200
+--- error_code eval: [(200) x 5]
 --- test_code
 my @p;
 for my $r (Test::KafkaProducer::kafka_records('bhf-transactions')) {
@@ -165,7 +166,7 @@ POST /api/v1/send?mode=plain&eventId=send-12
 POST /send?mode=plain&eventId=send-13&sendMode=async
 --- error_code: 202
 --- response_headers_like
-Location: ^/v2/status\?requestId=
+Location: /v2/status\?requestId=.+
 
 
 
@@ -182,21 +183,19 @@ Content-Type: text/plain
 
 === TEST 15: HEAD on health and status
 --- config eval: $::Config
---- requests eval
+--- request eval
 ["HEAD /health", "HEAD /api/v1/status?requestId=00000000-0000-4000-8000-000000000000"]
---- error_code
-200
-404
---- response_body:
+--- error_code eval: [200, 404]
+--- response_body eval: ['', '']
 
 
 
 === TEST 16: many sync sends on one keepalive-less worker, each read back
 --- config eval: $::Config
---- requests eval
+--- request eval
 [map { "POST /api/v1/send?mode=" . ($_ % 2 ? "plain" : "idempotent")
        . "&eventId=send-16-$_" } 1 .. 20]
---- error_code: 200
+--- error_code eval: [(200) x 20]
 
 
 

@@ -5,7 +5,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer;
+use Test::KafkaProducer 'no_plan';
 
 our $Config = <<'_EOC_';
     location = /api/v1/send {
@@ -13,6 +13,7 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
+no_shuffle();
 run_tests();
 
 __DATA__
@@ -32,7 +33,7 @@ invalid librdkafka property "no.such.property" = "1": No such configuration prop
     kafka_producer_option linger.ms soon;
 --- config eval: $::Config
 --- must_die
---- error_log
+--- error_log eval
 qr/invalid librdkafka property "linger.ms" = "soon": .*Invalid value/
 
 
@@ -110,7 +111,7 @@ invalid zone size "kafka_status:lots"
     kafka_producer_status_zone kafka_status:8k;
 --- config eval: $::Config
 --- must_die
---- error_log
+--- error_log eval
 qr/zone "kafka_status:8k" is too small, the minimum is \d+k/
 
 
@@ -168,7 +169,7 @@ invalid Kafka topic name "bad topic"
         kafka_producer_send;
     }
 --- must_die
---- error_log
+--- error_log eval
 qr/pcre2?_compile\(\) failed: .* in "\^orders-\("/
 
 
@@ -262,12 +263,10 @@ an infinite delivery timeout (message.timeout.ms 0) is not supported
     kafka_producer_option max.in.flight.requests.per.connection 20;
     kafka_producer_option compression.codec lz4;
 --- config eval: $::Config . 'location = /api/v1/status { kafka_producer_status; }'
---- requests eval
+--- request eval
 ["POST /api/v1/send?mode=idempotent&eventId=cfg-17a",
  "POST /api/v1/send?mode=plain&eventId=cfg-17b&sendMode=async"]
---- error_code
-200
-202
+--- error_code eval: [200, 202]
 
 
 
@@ -372,7 +371,7 @@ invalid parameter "batch=5"
     kafka_producer_linger 0 idempotent=1000s;
 --- config eval: $::Config
 --- must_die
---- error_log
+--- error_log eval
 qr/invalid librdkafka property "linger.ms" = "1000000": .*range/
 
 
@@ -390,7 +389,7 @@ the linger time (5000 ms) must be less than the delivery timeout (5000 ms)
 
 === TEST 31: the linger librdkafka runs with, by default: plain 0, idempotent 1ms
 --- config eval: $::Config . 'location = /health/detail { kafka_producer_health detail; }'
---- requests eval
+--- request eval
 ["POST /api/v1/send?mode=plain&eventId=cfg-31a",
  "POST /api/v1/send?mode=idempotent&eventId=cfg-31b",
  "GET /health/detail"]
@@ -406,7 +405,7 @@ the linger time (5000 ms) must be less than the delivery timeout (5000 ms)
 --- http_config
     kafka_producer_linger 5ms;
 --- config eval: $::Config . 'location = /health/detail { kafka_producer_health detail; }'
---- requests eval
+--- request eval
 ["POST /api/v1/send?mode=plain&eventId=cfg-32a",
  "POST /api/v1/send?mode=idempotent&eventId=cfg-32b",
  "GET /health/detail"]
@@ -422,7 +421,7 @@ the linger time (5000 ms) must be less than the delivery timeout (5000 ms)
 --- http_config
     kafka_producer_linger 2ms idempotent=0;
 --- config eval: $::Config . 'location = /health/detail { kafka_producer_health detail; }'
---- requests eval
+--- request eval
 ["POST /api/v1/send?mode=plain&eventId=cfg-33a",
  "POST /api/v1/send?mode=idempotent&eventId=cfg-33b",
  "GET /health/detail"]
@@ -439,7 +438,7 @@ the linger time (5000 ms) must be less than the delivery timeout (5000 ms)
     kafka_producer_linger 2ms idempotent=3ms;
     kafka_producer_option linger.ms 7;
 --- config eval: $::Config . 'location = /health/detail { kafka_producer_health detail; }'
---- requests eval
+--- request eval
 ["POST /api/v1/send?mode=plain&eventId=cfg-34a",
  "POST /api/v1/send?mode=idempotent&eventId=cfg-34b",
  "GET /health/detail"]
@@ -513,7 +512,6 @@ GET /st?requestId=00000000-0000-4000-8000-000000000000
 
 
 === TEST 40: kafka_producer_health ready: 200 once every producer of the worker is connected
---- workers: 1
 --- config eval: $::Config . "    location = /ready { kafka_producer_health ready; }\n"
 --- request
 GET /health
@@ -594,7 +592,6 @@ the topic "others" of "kafka_producer_pass" is not in "kafka_producer_allowed_to
 
 
 === TEST 45: a sync kafka_producer_pass needs no status zone
---- workers: 1
 --- no_default_http_config
 --- http_config
     kafka_producer_brokers $TEST_NGINX_KAFKA_BROKERS;
@@ -607,7 +604,7 @@ GET /nothing
 --- error_code: 404
 --- test_code
 my ($s, $h, $b) = http_request('POST', '/p', 'hello');
-is($s, 200, '200') or diag($b);
+is($s, 200, 'status 200') or diag($b);
 my ($p, $o) = $b =~ /^\{"topic":"events-nozone","partition":(\d+),"offset":(\d+),"timestamp":\d+\}$/;
 ok(defined $o, 'topic, partition, offset, timestamp');
 is(kafka_raw_at('events-nozone', $p, $o, '%s'), 'hello', 'the record is in the topic');

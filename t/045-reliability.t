@@ -7,7 +7,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer;
+use Test::KafkaProducer 'no_plan';
 use Time::HiRes qw(time sleep);
 
 our $Config = <<'_EOC_';
@@ -61,18 +61,18 @@ sub send_until_ok {
     return ($s, $h, $b);
 }
 
+no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: health detail: the idempotent producer has a producer id, counters per producer
 --- kafka_mock_only: the mock's three brokers (t/060-kafka.t 4 checks the detail on Apache Kafka)
---- workers: 1
 --- config eval: $::Config
---- requests eval
+--- request eval
 ["POST /api/v1/send?mode=plain&eventId=rel-1a",
  "POST /api/v1/send?mode=idempotent&eventId=rel-1b"]
---- error_code: 200
+--- error_code eval: [200, 200]
 --- test_code
 my $d = main::detail_with_pid();
 is($d->{status}, 'UP', 'status UP');
@@ -93,7 +93,6 @@ like($p->{name}, qr/^nginx-kafka-producer#producer-\d+$/, 'librdkafka name');
 
 
 === TEST 2: a fatal idempotence error: the message fails cleanly, a fresh producer serves the next send
---- workers: 1
 --- config eval: $::Config
 --- request
 POST /api/v1/send?mode=idempotent&eventId=rel-7-warm&partition=0
@@ -125,7 +124,6 @@ fatal error in the idempotent producer, it will be replaced: OUT_OF_ORDER_SEQUEN
 
 
 === TEST 3: duplicates, as the lab teaches: a late acknowledgement makes a plain send retry
---- workers: 1
 --- http_config
     kafka_producer_option socket.timeout.ms 1000;
     kafka_producer_delivery_timeout 20s;
@@ -164,16 +162,15 @@ cmp_ok($d->{producers}{idempotent}{retries} // -1, '>=', 1, "idempotent: retries
 
 
 === TEST 4: the lab's 5 s latency: sync sends wait and succeed, async reach OK, exactly once
---- workers: 1
 --- http_config
     kafka_producer_delivery_timeout 30s;
 --- config eval: $::Config
---- requests eval
+--- request eval
 # connections and metadata first, as in the lab where the toxic is added
 # to a running system: every round trip pays the latency
 [map { ("POST /api/v1/send?mode=plain&eventId=rel-3-warm-p$_&partition=$_",
         "POST /api/v1/send?mode=idempotent&eventId=rel-3-warm-i$_&partition=$_") } 0 .. 2]
---- error_code: 200
+--- error_code eval: [(200) x 6]
 --- timeout: 60
 --- test_code
 kafka_mock("rtt $_ 5000") for 1 .. 3;
@@ -198,7 +195,6 @@ is(kafka_count_event('bhf-transactions', 'rel-3-async'), 1, 'async record once')
 
 
 === TEST 5: the lab's timeout: a broker slower than the delivery timeout gives 504 and ERROR, then recovery
---- workers: 1
 --- http_config
     kafka_producer_delivery_timeout 2s;
 --- kafka_mock
@@ -206,18 +202,18 @@ rtt 1 5000
 rtt 2 5000
 rtt 3 5000
 --- config eval: $::Config
---- requests eval
+--- request eval
 ["POST /api/v1/send?mode=plain&eventId=rel-4a",
  "POST /api/v1/send?mode=idempotent&eventId=rel-4b",
  "POST /api/v1/send?mode=plain&eventId=rel-4c&sendMode=async"]
 --- error_code eval
 [504, 504, 202]
---- response_time_lt: 8
+--- response_time_lt eval: [8, 8, 8]
 --- response_body_like eval
 [qr/"status":504,.*"kafkaError":"_MSG_TIMED_OUT"/,
  qr/"status":504,.*"kafkaError":"_MSG_TIMED_OUT"/,
  qr/"state":"PENDING"/]
---- async_state: ERROR
+--- async_state eval: ['ERROR', 'ERROR', 'ERROR']
 --- timeout: 20
 --- kafka_count eval
 # the mock appends at once and only answers late: a timed-out message
@@ -235,7 +231,6 @@ kafka_check_send('/api/v1/send?mode=idempotent&eventId=rel-4d', $s, $h, $b, labe
 
 
 === TEST 6: one broker down: its partitions fail cleanly, the others work, a leader move recovers them
---- workers: 1
 --- http_config
     kafka_producer_delivery_timeout 3s;
 --- kafka_mock
@@ -273,7 +268,6 @@ up 1
 
 
 === TEST 7: leader moved mid-stream: every async send reaches OK, exactly once
---- workers: 1
 --- config eval: $::Config
 --- request
 GET /health/detail
@@ -299,7 +293,6 @@ is($ok, 60, 'every record OK and in Kafka once across the leader moves');
 
 
 === TEST 8: backpressure: a full local queue answers 503 with Retry-After, then service resumes
---- workers: 1
 --- http_config
     kafka_producer_option queue.buffering.max.messages 5;
 --- kafka_mock
@@ -341,7 +334,6 @@ is(kafka_count_event('bhf-transactions', "rel-8-" . (@accepted + 1)), 0, 'the re
 --- http_config
     kafka_producer_brokers $TEST_NGINX_KAFKA_BROKERS;
     kafka_producer_status_zone tiny:32k ttl=1h;
---- workers: 1
 --- config eval: $::Config
 --- request
 GET /health/detail
@@ -373,7 +365,7 @@ like($b, qr/"status":404/, 'an evicted record answers 404');
 --- http_config
     kafka_producer_allowed_topics bhf-transactions ~^rel10-[a-z]+$;
 --- config eval: $::Config
---- requests eval
+--- request eval
 ["POST /api/v1/send?mode=plain&eventId=rel-10a",
  "POST /api/v1/send?mode=plain&eventId=rel-10b&topic=rel10-orders",
  "POST /api/v1/send?mode=plain&eventId=rel-10c&topic=rel10-forbidden-1",

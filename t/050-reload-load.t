@@ -44,7 +44,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer;
+use Test::KafkaProducer 'no_plan';
 use Test::KafkaProducer::Load;
 use Time::HiRes qw(time sleep);
 
@@ -142,12 +142,13 @@ sub spanning {
         @{ $run->{requests} };
 }
 
+workers(2);
+no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: 20 reloads under a load of mixed sends: every request accounted for
---- workers: 2
 --- no_default_http_config
 --- http_config eval: $::HttpConfig
 --- kafka_mock
@@ -255,7 +256,6 @@ AddressSanitizer
 
 
 === TEST 2: graceful quit under load: every accepted request accounted for, nginx exits in bounded time
---- workers: 2
 --- no_default_http_config
 --- http_config eval: $::HttpConfig
 --- kafka_mock
@@ -323,7 +323,6 @@ AddressSanitizer
 
 
 === TEST 3: async load while brokers go down and come back and a leader moves: every request accounted for
---- workers: 2
 --- no_default_http_config
 --- http_config eval: $::HttpConfig
 --- kafka_mock

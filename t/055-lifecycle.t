@@ -9,7 +9,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer;
+use Test::KafkaProducer 'no_plan';
 use JSON::PP;
 use File::Spec;
 use Time::HiRes qw(time sleep);
@@ -72,22 +72,22 @@ sub edit_conf {
     close $out;
 }
 
+no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: "kafka_producer_option retries 0" (an alias the idempotent producer refuses) runs: both producers keep working
---- workers: 1
 --- http_config
     kafka_producer_option retries 0;
 --- config eval: $::Config
---- requests
-POST /api/v1/send?mode=plain&eventId=life-1a
-POST /api/v1/send?mode=idempotent&eventId=life-1b
---- error_code: 200
---- no_error_log
-qr/exited with code [1-9]/
-cannot create the
+--- request eval
+['POST /api/v1/send?mode=plain&eventId=life-1a',
+ 'POST /api/v1/send?mode=idempotent&eventId=life-1b']
+--- error_code eval: [200, 200]
+--- no_error_log eval
+[qr/exited with code [1-9]/,
+ 'cannot create the']
 
 
 
@@ -96,13 +96,13 @@ cannot create the
     kafka_producer_option queuing.strategy lifo;
 --- config eval: $::Config
 --- must_die
---- error_log
+--- error_log eval
 qr/librdkafka refuses the idempotent producer configuration: .*queuing\.strategy/
 
 
 
 === TEST 3: nginx -t checks files as the workers' user: a CA only root can read is refused
---- skip_if: $> != 0 || !`which openssl 2>/dev/null`
+--- skip_eval: 1: $> != 0 || !`which openssl 2>/dev/null`
 --- main_config
 user nobody nogroup;
 --- init_code
@@ -116,14 +116,13 @@ chmod 0755, $p;
     kafka_producer_option ssl.ca.location $TEST_NGINX_PREFIX/ca.pem;
 --- config eval: $::Config
 --- must_die
---- error_log
+--- error_log eval
 qr/librdkafka refuses the plain producer configuration: ssl\.ca\.location failed.* \(as user "nobody"\)/
 
 
 
 === TEST 4: the same CA readable by the workers' user passes nginx -t and the workers run
---- skip_if: $> != 0 || !`which openssl 2>/dev/null`
---- workers: 1
+--- skip_eval: 1: $> != 0 || !`which openssl 2>/dev/null`
 --- main_config
 user nobody nogroup;
 --- init_code
@@ -140,14 +139,13 @@ chmod 0755, $p;
 GET /health/detail
 --- error_code: 200
 --- response_body_like: "plain":\{"name":"nginx-kafka-producer#producer-\d+","state":"UP"
---- no_error_log
-qr/exited with code [1-9]/
-cannot create the
+--- no_error_log eval
+[qr/exited with code [1-9]/,
+ 'cannot create the']
 
 
 
 === TEST 5: a worker that cannot create its producers stays up: 503 naming the cause, readiness says not ready, then it recovers by itself
---- workers: 1
 --- init_code
 open my $f, '>', nginx_prefix() . '/fail-new' or die;
 close $f;
@@ -184,17 +182,16 @@ my $uri = '/api/v1/send?mode=plain&eventId=life-5b';
 is($s, 200, 'sends work again') or diag($b);
 kafka_check_send($uri, $s, $h, $b, label => 'after recovery');
 is(kafka_count_event('bhf-transactions', 'life-5a'), 0, 'the refused send is not in Kafka');
---- error_log
-[alert]
-cannot create the plain producer: Failed to create thread
-qr/kafka_producer: plain producer \S+ started after \d+ failed attempt\(s\)/
---- no_error_log
+--- error_log eval
+['[alert]',
+ 'cannot create the plain producer: Failed to create thread',
+ qr/kafka_producer: plain producer \S+ started after \d+ failed attempt\(s\)/]
+--- no_error_log eval
 qr/exited with code [1-9]/
 
 
 
 === TEST 6: a failed replacement after a fatal error is retried with a backoff, visible in the detail and readiness
---- workers: 1
 --- env
 LD_PRELOAD=$TEST_NGINX_INJECT
 KAFKA_PRODUCER_FAIL_NEW=$TEST_NGINX_PREFIX/fail-new
@@ -233,16 +230,15 @@ $d = main::detail()->{producers}{idempotent};
 is($d->{state}, 'UP', 'UP');
 is($d->{replaced}, 1, 'replaced once');
 is(kafka_count_event('bhf-transactions', 'life-6b'), 0, 'the refused send is not in Kafka');
---- error_log
-[alert]
-fatal error in the idempotent producer
-cannot create the idempotent producer: Failed to create thread
-qr/idempotent producer \S+ started after \d+ failed attempt\(s\)/
+--- error_log eval
+['[alert]',
+ 'fatal error in the idempotent producer',
+ 'cannot create the idempotent producer: Failed to create thread',
+ qr/idempotent producer \S+ started after \d+ failed attempt\(s\)/]
 
 
 
 === TEST 7: graceful quit with kafka_producer_shutdown_timeout 1s: the waiting client is answered at 1s, "possibly persisted", and the worker exits
---- workers: 1
 --- http_config
     kafka_producer_shutdown_timeout 1s;
     kafka_producer_request_timeout 30s;
@@ -275,7 +271,6 @@ kafka_producer: shutdown, purging 1 message(s) of the plain producer
 
 
 === TEST 8: nginx -s stop: the waiting client is answered before the worker goes, nothing blocks
---- workers: 1
 --- http_config
     kafka_producer_request_timeout 30s;
 --- config eval: $::Config
@@ -304,7 +299,6 @@ is(kafka_count_event('bhf-transactions', 'life-8'), 1, 'the record is in the top
 
 
 === TEST 9: worker_shutdown_timeout shorter than the shutdown timeout: clients are answered when it expires
---- workers: 1
 --- main_config
 worker_shutdown_timeout 1s;
 --- http_config
@@ -334,7 +328,6 @@ is(kafka_count_event('bhf-transactions', 'life-9'), 1, 'the record is in the top
 
 
 === TEST 10: a reload that changes the status zone's size is refused, the running zone keeps its records
---- workers: 1
 --- config eval: $::Config
 --- request
 POST /api/v1/send?mode=plain&eventId=life-10&sendMode=async
@@ -355,7 +348,6 @@ kafka_producer_status_zone "kafka_status" cannot change its size from 1048576 to
 
 
 === TEST 11: a record's deadline is the one of the worker that accepted it: a reload to a shorter delivery timeout does not expire it
---- workers: 1
 --- http_config
     kafka_producer_delivery_timeout 40s;
     kafka_producer_request_timeout 60s;
@@ -385,7 +377,6 @@ is(kafka_count_event('bhf-transactions', 'life-11'), 1, 'the record is in the to
 
 
 === TEST 12: eviction stops when it cannot help: a record of another size class while a PENDING record pins every page gets 503 and evicts nothing
---- workers: 1
 --- no_default_http_config
 --- http_config
     kafka_producer_brokers $TEST_NGINX_KAFKA_BROKERS;
@@ -437,7 +428,6 @@ kafka_producer_status_zone "kafka_small" is full of pending records
 
 
 === TEST 13: a reload with kafka_producer_shutdown_timeout 1s: the old worker's async record in flight becomes ERROR "possibly", and the record is in the topic
---- workers: 1
 --- http_config
     kafka_producer_shutdown_timeout 1s;
     kafka_producer_request_timeout 30s;
@@ -464,7 +454,6 @@ kafka_producer: shutdown, purging 1 message(s) of the plain producer
 
 
 === TEST 14: brokers that go down while connected: no client waits, and no record stays PENDING, much past the delivery timeout
---- workers: 1
 --- http_config
     kafka_producer_delivery_timeout 3s;
 --- config eval: $::Config
@@ -508,7 +497,6 @@ is(kafka_count_event('bhf-transactions', 'life-14c'), 1, 'and the record is ther
 
 
 === TEST 15: every fresh idempotent producer fails at once (InitProducerId refused, as a missing IdempotentWrite ACL does): replacements back off, 503 + Retry-After meanwhile, recovery when the broker accepts
---- workers: 1
 --- config eval: $::Config
 --- request
 POST /api/v1/send?mode=idempotent&eventId=life-15-warm&partition=0
@@ -554,7 +542,6 @@ failed before any delivery, replacing it in
 
 
 === TEST 16: a fatal error purges the messages in flight: they are "possibly" written (504, no Retry-After), never a 503 for a record that is in the topic
---- workers: 1
 --- config eval: $::Config
 --- request
 POST /api/v1/send?mode=idempotent&eventId=life-16-warm0&partition=0
@@ -600,7 +587,6 @@ fatal error in the idempotent producer
 
 
 === TEST 17: a requestId names its record's slot: a forged id at the slot of a real record, inside it or past the zone answers 404, and the status variable is empty
---- workers: 1
 --- config eval
 $::Config . <<'_EOC_';
     location = /state {
@@ -645,7 +631,6 @@ is(kafka_count_event('bhf-transactions', 'life-17'), 1, 'the record is in the to
 
 
 === TEST 18: an evicted record's slot reused by a new record: the old requestId answers 404, never the new record
---- workers: 1
 --- no_default_http_config
 --- http_config
     kafka_producer_brokers $TEST_NGINX_KAFKA_BROKERS;

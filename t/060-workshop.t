@@ -20,6 +20,7 @@ BEGIN {
                                      . "cluster, not a real one");
     }
 }
+plan('no_plan');
 
 our $Dir = tempdir('kp-fault-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 our $Sock = "$::Dir/kafka-mock.sock";
@@ -46,12 +47,12 @@ sub fault {
     return ($? >> 8, $out, time - $t0);
 }
 
+no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: rtt all: every broker answers late; each send waits for it and is read back once
---- workers: 1
 --- http_config
     kafka_producer_delivery_timeout 30s;
 --- config eval: $::Config
@@ -83,7 +84,6 @@ kafka_check_send(@$_, label => "rtt all: $_->[0]") for @done;
 
 
 === TEST 2: tools/fault: answers over the socket, a refusal exits 1, down all / up all reach the brokers
---- workers: 1
 --- http_config
     kafka_producer_delivery_timeout 2s;
 --- config eval: $::Config

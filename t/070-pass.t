@@ -8,7 +8,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer;
+use Test::KafkaProducer 'no_plan';
 use JSON::PP;
 use Digest::MD5 qw(md5_hex);
 
@@ -37,12 +37,12 @@ sub record_is {
     is_deeply($r->{headers_map} || {}, $headers, "$label: headers");
 }
 
+no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: the raw body is the value, no envelope: sync answer with topic, partition, offset, timestamp
---- workers: 1
 --- config
     location = /events {
         kafka_producer_pass events-raw;
@@ -62,7 +62,6 @@ is(kafka_count('events-raw'), 2, 'two records');
 
 
 === TEST 2: a webhook receiver: delivery id as key, event type and traceparent as headers, an empty header left out
---- workers: 1
 --- config
     location = /webhooks/github {
         kafka_producer_pass     webhooks;
@@ -90,7 +89,6 @@ main::record_is('webhooks', $p, $o, $body, '72d3162e-cc78-11e3-81ab-4c9367dc0958
 
 
 === TEST 3: a binary body with NUL bytes is produced byte for byte
---- workers: 1
 --- config
     location = /bin {
         kafka_producer_pass bin-topic;
@@ -109,14 +107,12 @@ main::record_is('bin-topic', $p, $o, $body, 'fixed-key', {}, 'binary');
 
 
 === TEST 4: a 1 MiB body that nginx buffers to a temporary file is produced whole
---- workers: 1
 --- http_config
     kafka_producer_option message.max.bytes 2000000;
 --- config
-    client_body_buffer_size 16k;
-    client_max_body_size 4m;
-
     location = /big {
+        client_body_buffer_size 16k;
+        client_max_body_size 4m;
         kafka_producer_pass big-topic;
     }
 --- request
@@ -137,7 +133,6 @@ a client request body is buffered to a temporary file
 
 
 === TEST 5: a chunked request body
---- workers: 1
 --- config
     location = /chunked {
         kafka_producer_pass chunked-topic;
@@ -161,7 +156,6 @@ main::record_is('chunked-topic', $j->{partition}, $j->{offset}, 'hello, chunked!
 
 
 === TEST 6: topic, key and partition from the query string; a topic the allow-list refuses gets 403 and is never created
---- workers: 1
 --- config
     location = /by-arg {
         kafka_producer_allowed_topics  ~^orders-[a-z]+$;
@@ -185,7 +179,6 @@ is(kafka_count('payments'), 0, 'never created');
 
 
 === TEST 7: per-tenant topics from a map, and the default
---- workers: 1
 --- http_config
     map $http_x_tenant $tenant_topic {
         default  tenants-other;
@@ -212,7 +205,6 @@ main::record_is('tenants-other', $p, $o, 'e-none', undef, {}, 'no tenant');
 
 
 === TEST 8: record headers are inherited like add_header: from the server unless the location has its own
---- workers: 1
 --- config
     kafka_producer_header  source  nginx-gw;
     kafka_producer_header  host    $host;
@@ -238,7 +230,6 @@ main::record_is('hdr-topic', $p, $o, 'b', undef, { only => 'this' }, 'own');
 
 
 === TEST 9: a GET pixel: the query string as the value, GET and HEAD accepted
---- workers: 1
 --- config
     location = /pixel.gif {
         kafka_producer_pass   beacons;
@@ -263,7 +254,6 @@ is(kafka_count('beacons'), 3, 'three beacons');
 
 
 === TEST 10: async through the generic handler: 202, Location, the record reaches OK
---- workers: 1
 --- config
     location = /async {
         kafka_producer_pass       async-topic;
@@ -279,7 +269,7 @@ GET /nothing
 --- error_code: 404
 --- test_code
 my ($s, $h, $b) = http_request('POST', '/async?k=k1', 'async body');
-is($s, 202, '202');
+is($s, 202, 'status 202');
 like($h->{location}, qr{^/api/v1/status\?requestId=[0-9a-f-]{36}$}, 'Location');
 like($b, qr/^\{"requestId":"[0-9a-f-]{36}","state":"PENDING","topic":"async-topic","partition":null\}$/, 'PENDING');
 my $st = status_wait($h->{location}, 10);
@@ -292,7 +282,6 @@ main::record_is('async-topic', $j->{partition}, $j->{offset}, 'async body', 'k1'
 
 
 === TEST 11: kafka_producer_mode plain and idempotent (the default) choose the producer
---- workers: 1
 --- config
     location = /plain {
         kafka_producer_pass  mode-topic;
@@ -325,7 +314,6 @@ is($d1->{idempotent}{delivered} - $d0->{idempotent}{delivered}, 1, 'one by the i
 
 
 === TEST 12: bad input is a 400 problem+json and nothing is produced
---- workers: 1
 --- config
     location = /bad {
         kafka_producer_pass       $arg_topic;
@@ -363,13 +351,11 @@ is(kafka_count('bad-input'), 0, 'nothing was produced');
 
 
 === TEST 13: size limits: client_max_body_size is nginx's 413, a record over message.max.bytes a 413 problem+json that says the limit
---- workers: 1
 --- http_config
     kafka_producer_option message.max.bytes 10000;
 --- config
-    client_max_body_size 64k;
-
     location = /limited {
+        client_max_body_size 64k;
         kafka_producer_pass limited-topic;
     }
 --- request

@@ -5,7 +5,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer;
+use Test::KafkaProducer 'no_plan';
 use IPC::Run ();
 
 our $Config = <<'_EOC_';
@@ -53,12 +53,12 @@ sub promtool_ok {
     }
 }
 
+no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: requests, records, delivery histogram and gauges match what was sent; promtool accepts the text
---- workers: 1
 --- config eval: $::Config
 --- request
 GET /nothing
@@ -113,7 +113,6 @@ is(kafka_count_event('bhf-transactions', 'm1-a'), 1, 'read back');
 
 
 === TEST 2: the topic series are bounded: the first kafka_producer_metrics_topics topics, the rest as _other
---- workers: 1
 --- http_config
     kafka_producer_metrics_topics 2;
 --- config eval: $::Config

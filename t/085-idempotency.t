@@ -8,7 +8,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer;
+use Test::KafkaProducer 'no_plan';
 use Time::HiRes qw(time sleep);
 
 our $HttpConfig = <<'_EOC_';
@@ -31,12 +31,12 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
+no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: a repeat is answered the same, nothing produced; the key goes with the record
---- workers: 1
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
@@ -67,7 +67,6 @@ is(kafka_count_event('bhf-transactions', 'idem-1-other'), 0, 'not produced');
 
 
 === TEST 2: the generic handler and async: a repeated 202 has the same requestId and Location
---- workers: 1
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
@@ -98,7 +97,6 @@ is(kafka_count('idem-events'), 1, 'one record in idem-events');
 
 
 === TEST 3: a repeat while the first is in flight gets 409 + a Retry-After as long as it has been in flight
---- workers: 1
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
@@ -159,7 +157,6 @@ for my $round (1 .. 5) {
 
 
 === TEST 5: the keys survive a reload
---- workers: 1
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request

@@ -7,7 +7,7 @@ use strict;
 use warnings;
 
 use lib 't/lib';
-use Test::KafkaProducer;
+use Test::KafkaProducer 'no_plan';
 use JSON::PP;
 use MIME::Base64 qw(encode_base64);
 
@@ -62,6 +62,7 @@ sub record_is {
     }
 }
 
+no_shuffle();
 run_tests();
 
 __DATA__

@@ -10,9 +10,10 @@ ngx_http_kafka_producer_module, with Kafka read-back
 =head1 SYNOPSIS
 
     use lib 't/lib';
-    use Test::KafkaProducer;
+    use Test::KafkaProducer 'no_plan';
 
-    run_tests();        # plans test_count() tests itself if nothing was planned
+    no_shuffle();
+    run_tests();
 
     __DATA__
 
@@ -51,7 +52,8 @@ in the foreground (C<daemon off; master_process on>) on a free port,
 
 =item 4.
 
-sends the request(s), checks status, body, headers and timing,
+runs C<--- init>, sends the request(s), checks status, body, headers and
+timing,
 
 =item 5.
 
@@ -77,11 +79,12 @@ C<LeakSanitizer>).
 
 =back
 
-Every block runs as ONE TAP subtest named after the block ("TEST 3: ..."),
-so the plan is simply C<repeat_each() * blocks()>; C<test_count()> returns
-exactly that and C<run_tests()> declares it itself when the test file did not
-plan. Do NOT multiply by the number of checks as with Test::Nginx. Inside the
-subtest every check is its own named assertion.
+The sections have the names and the meaning of OpenResty's
+Test::Nginx::Socket (see F<t/README.md>, the reference for test writers,
+and its section "Running a file under Test::Nginx"): every check is its own
+TAP test, the file plans with C<use Test::KafkaProducer 'no_plan'> (or
+C<plan tests =E<gt> N>); C<run_tests()> calls C<done_testing()> if nothing
+was planned.
 
 On any failure inside a block the tail of the error log is printed (and the
 prefix directory is named so it can be kept with C<TEST_NGINX_KEEP_PREFIX=1>).
@@ -162,9 +165,10 @@ L</VARIABLES>). Test::Base filters work as usual (e.g. C<--- request eval>,
 C<--- error_log eval> returning a list of strings / qr// objects), and so do
 C<--- ONLY>, C<--- SKIP>, C<--- LAST>.
 
-Sections that take a "list" (marked I<per request>) accept, when the block
-makes several requests (C<--- requests>), one value per line (or an eval'd
-array ref); a single value applies to every request.
+Sections marked I<per request>: with one request, the value; with several
+requests (C<--- request eval> giving an array) an array with one value per
+request (C<--- error_code eval: [200, 202]>); a single value is then an
+error, as in Test::Nginx.
 
 =head2 nginx configuration
 
@@ -185,7 +189,7 @@ C<server_name localhost>).
 
 =item workers
 
-C<worker_processes>, default 1.
+C<worker_processes> of this block (default C<workers()>, 1).
 
 =item log_level
 
@@ -244,12 +248,15 @@ C<Host: localhost> and C<Connection: close> (unless given in more_headers) and
 sends C<Content-Length> for a body (C<Content-Length: 0> for body-less
 POST/PUT/PATCH).
 
-=item requests
+=item request eval, pipelined_requests eval
 
-Several requests, sent one after another: a Perl expression giving an array
-ref (or list) of strings like C<"GET /x"> or C<"POST /y\nbody">
-(C<--- requests eval>, or text starting with C<[>), or plain text with one
-body-less C<METHOD URI> per line. Use either C<request> or C<requests>.
+An array of such request texts: several requests, sent one after the other
+on connections of their own.
+
+=item init
+
+Perl code run after nginx has started, before the requests (Test::Nginx's
+C<--- init>).
 
 =item more_headers
 
@@ -294,7 +301,8 @@ texts: per request).
 
 =item response_headers_like
 
-Lines C<Name: regex>. Applies like response_headers.
+Lines C<Name: regex>, anchored as in Test::Nginx (C<qr/^regex$/>: the
+whole value). Applies like response_headers.
 
 =item response_time_lt
 
@@ -403,8 +411,10 @@ counted and compared with C<kafka_count> or its default.
 
 =item error_log
 
-Lines that must appear in C<PREFIX/logs/error.log> (or nginx's stderr):
-substrings, or C<qr/.../flags> for a regex.
+Patterns that must each match a line of C<PREFIX/logs/error.log> (or
+nginx's stderr): as in Test::Nginx, each line of the text is a plain
+substring; C<--- error_log eval> gives a C<qr//> or an array of C<qr//> and
+strings. Checked once, on the whole log, after nginx has stopped.
 
 =item no_error_log
 
@@ -427,10 +437,11 @@ fails the block.
 
 =over
 
-=item skip_if
+=item skip_eval
 
-Perl expression; if true the block is skipped (e.g.
-C<--- skip_if: ! -x kafka_mock_binary()>).
+C<N: CODE> (Test::Nginx): when the Perl expression CODE is true, N tests
+are skipped and the block does not run (e.g.
+C<--- skip_eval: 1: ! -x Test::KafkaProducer::kafka_mock_binary()>).
 
 =item init_code
 
@@ -462,13 +473,17 @@ environment. Unknown names are left alone.
 
 =item run_tests()
 
-Runs all blocks (declares C<plan tests =E<gt> test_count()> unless the file
-planned already).
+Runs all blocks as Test::Nginx::Socket does: shuffled unless C<no_shuffle()>
+or C<TEST_NGINX_NO_SHUFFLE>, each given to the C<add_block_preprocessor>
+handlers first, each run C<repeat_each()> times.
 
-=item repeat_each([N]), test_count()
+=item repeat_each([N]), workers([N]), env_to_nginx(@names), no_shuffle(),
+add_block_preprocessor(sub { ... }), check_accum_error_log()
 
-Repetitions of each block (default 1); number of top-level tests
-(C<repeat_each() * blocks()>).
+Test::Nginx's file-level settings, same meaning: repetitions of each block;
+worker_processes (a block's C<--- workers> overrides it); C<env> directives
+(C<NAME> or C<NAME=value>); keep the blocks' order; a handler called with
+each block before it runs; accumulated error log (always so in ours).
 
 =item kafka_mock($command)
 
@@ -560,6 +575,10 @@ Master pid; prefix dir; port; wait up to $timeout for the master to exit
 
 =head1 ENVIRONMENT
 
+C<TEST_NGINX_LOAD_MODULES> (the .so files every block loads, blank-separated;
+default NDK then C<TEST_NGINX_MODULE>), C<TEST_NGINX_NO_SHUFFLE>,
+C<TEST_KP_TEST_NGINX=1> (run the file under Test::Nginx::Socket instead:
+L<Test::KafkaProducer::TestNginx>, F<t/README.md>),
 C<TEST_NGINX_BINARY> (default /usr/sbin/nginx), C<TEST_NGINX_MODULE> (default
 build/ngx_http_kafka_producer_module.so), C<TEST_NGINX_NDK_MODULE> (default
 /usr/lib/nginx/modules/ndk_http_module.so), C<KAFKA_MOCK> (default
@@ -609,6 +628,18 @@ use Test::Base -base;
 
 # Compiles user code (test_code etc.). Defined before any file lexical so that
 # the code cannot see the harness's private variables.
+# `use Test::KafkaProducer` with TEST_KP_TEST_NGINX=1 in the environment: the
+# file runs under Test::Nginx::Socket (Test::KafkaProducer::TestNginx).
+sub import {
+    my $class = shift;
+    if ($class eq __PACKAGE__ && $ENV{TEST_KP_TEST_NGINX} && !grep { /^-base$/i } @_) {
+        require Test::KafkaProducer::TestNginx;
+        return Test::KafkaProducer::TestNginx->import_into(scalar caller, @_);
+    }
+    unshift @_, $class;
+    goto &Test::Base::import;
+}
+
 sub _compile_code {    # ($code, $section_name)
     ## no critic (ProhibitStringyEval)
     my $sub = eval "package main; use strict; use warnings; sub { my (\$block) = \@_;\n"
@@ -628,11 +659,13 @@ use IO::Select;
 use IO::Socket::INET;
 use IPC::Run ();
 use JSON::PP ();
+use List::Util ();
 use POSIX ();
 use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(
-    run_tests repeat_each test_count
+    run_tests repeat_each workers env_to_nginx no_shuffle add_block_preprocessor
+    check_accum_error_log
     kafka_mock kafka_mock_args kafka_mock_binary kafka_bootstrap
     kafka_read_bootstrap kafka_real
     kafka_records kafka_record_at kafka_count_event kafka_produce
@@ -642,6 +675,10 @@ our @EXPORT = qw(
 );
 
 my $RepeatEach = 1;
+my $Workers    = 1;        # workers(): worker_processes of every block
+my @EnvToNginx;            # env_to_nginx(): `env X;` lines of every block
+my $NoShuffle  = 0;        # no_shuffle(): keep the blocks' order
+my @Preprocessors;         # add_block_preprocessor()
 my @MockArgs   = ('-b', 3, '-t', 'bhf-transactions:3', '-t', 'other-topic:2', '-q');
 my %Mock;       # h, in, out, timer, bootstrap, dir
 my $Cur;        # the block run in progress (see _run_block)
@@ -690,6 +727,14 @@ sub _kcat_opts    { split ' ', _env('TEST_KCAT_OPTS', '') }
 
 sub kafka_mock_binary { _env('KAFKA_MOCK', 'build/kafka-mock') }
 
+# The dynamic modules every block loads: TEST_NGINX_LOAD_MODULES (paths,
+# blank-separated, as Test::Nginx), else NDK and TEST_NGINX_MODULE.
+sub _load_modules {
+    my $list = _env('TEST_NGINX_LOAD_MODULES', undef);
+    return map { File::Spec->rel2abs($_) } split ' ', $list if defined $list;
+    return (_ndk_path(), _module_path());
+}
+
 sub repeat_each {
     if (@_) {
         my $n = shift;
@@ -699,7 +744,38 @@ sub repeat_each {
     return $RepeatEach;
 }
 
-sub test_count { return repeat_each() * scalar(blocks()) }
+# Test::Nginx's file-level settings (Test::Nginx::Util): the same names and
+# meaning.
+sub workers {
+    if (@_) {
+        my $n = shift;
+        die "workers: positive integer expected\n" unless defined $n && $n =~ /^[1-9]\d*$/;
+        $Workers = $n;
+    }
+    return $Workers;
+}
+
+sub env_to_nginx {
+    die "env_to_nginx: no arguments specified\n" unless @_;
+    for my $v (@_) {
+        die "env_to_nginx: bad argument value: $v\n" if $v !~ /^[A-Za-z_]/ || $v =~ /\n/;
+        push @EnvToNginx, $v;
+    }
+    return;
+}
+
+sub no_shuffle { $NoShuffle = 1; return }
+
+# Test::Nginx checks --- error_log after every request of a block, on the
+# part of the log that request wrote unless check_accum_error_log() was
+# called. Ours checks once, on the whole log, after nginx has stopped: the
+# accumulated log, always.
+sub check_accum_error_log { return }
+
+sub add_block_preprocessor(&) {    ## no critic (ProhibitSubroutinePrototypes)
+    unshift @Preprocessors, shift;
+    return;
+}
 
 sub kafka_mock_args {
     if (@_) {
@@ -796,16 +872,28 @@ sub _decode_json {
 
 sub _show { defined $_[0] ? "'$_[0]'" : 'undef' }
 
-# Per-request list: see "per request" in the POD.
+# Per-request expectations, as Test::Nginx::Socket's get_indexed_value: with
+# one request the value (or the first element of an array); with several
+# requests an array with one element per request, anything else is an error.
+# $trim: a one-word value (status code, count, state), surrounding blanks
+# removed.
 sub _per_request {
-    my ($block, $name, $n, $whole) = @_;
+    my ($block, $name, $n, $trim) = @_;
     my $v = _sec($block, $name);
     return undef unless defined $v;
-    my @l = ref $v eq 'ARRAY' ? @$v
-          : ($whole || $n == 1) ? ($v)
-          : _lines($v);
-    @l = ($l[0]) x $n if @l == 1;
-    die "--- $name has " . scalar(@l) . " values for $n requests\n" unless @l == $n;
+    my @l;
+    if ($n > 1) {
+        die "--- $name: the block makes $n requests, the expected values must be an"
+            . " array as well (--- $name eval: [...])\n" unless ref $v eq 'ARRAY';
+        die "--- $name has " . scalar(@$v) . " values for $n requests\n" unless @$v == $n;
+        @l = @$v;
+    }
+    else {
+        @l = (ref $v eq 'ARRAY' ? $v->[0] : $v);
+    }
+    if ($trim) {
+        s/^\s+|\s+$//g for grep { defined && !ref } @l;
+    }
     return \@l;
 }
 
@@ -908,7 +996,7 @@ sub _mock_only_reason {
             && !grep { !/^#/ && !/^topic\s+\S+\s+\d+$/ } _lines(_sec($block, $sec));
         return "mock-only fault (--- $sec)";
     }
-    for my $sec (qw(init_code test_code final_code requests)) {
+    for my $sec (qw(init_code init test_code final_code request)) {
         my $v = _sec($block, $sec);
         return "mock-only fault (kafka_mock() in --- $sec)"
             if defined $v && !ref $v && $v =~ /\bkafka_mock\s*\(/;
@@ -1517,7 +1605,8 @@ sub _build_conf {
     my $main   = _subst(_sec($b, 'main_config')) // '';
     my $http   = _subst(_sec($b, 'http_config')) // '';
     my $server = _subst(_sec($b, 'config')) // '';
-    my $workers = _sec($b, 'workers') // 1;
+    my $workers = _sec($b, 'workers') // $Workers;
+    $workers =~ s/^\s+|\s+$//g;
     my $level   = _sec($b, 'log_level') // 'info';
 
     my $c = "# generated by Test::KafkaProducer for $ctx->{title}\n";
@@ -1527,9 +1616,9 @@ sub _build_conf {
     $c .= "pid  $p/logs/nginx.pid;\n";
     $c .= "lock_file  $p/logs/nginx.lock;\n";
     $c .= "env  $_;\n" for sort keys %{ $ctx->{env} };
+    $c .= "env  $_;\n" for @EnvToNginx;
     if ($module) {
-        $c .= "load_module  " . _ndk_path() . ";\n";
-        $c .= "load_module  " . _module_path() . ";\n";
+        $c .= "load_module  $_;\n" for _load_modules();
     }
     $c .= "$main\n" if $main =~ /\S/;
     $c .= "events {\n    worker_connections  1024;\n}\n";
@@ -1572,34 +1661,34 @@ sub _write_user_files {
 # checks
 # ---------------------------------------------------------------------------
 
-sub _pattern {
-    my ($p) = @_;
-    return $p if ref $p eq 'Regexp';
-    if ($p =~ m{^qr/(.*)/([msixpn]*)$}s) {
-        my ($re, $flags) = ($1, $2);
-        return length $flags ? qr/(?$flags)$re/ : qr/$re/;
-    }
-    return $p;
-}
-
+# --- error_log / --- no_error_log, as Test::Nginx::Socket: a text is one
+# substring per line (a line "qr/x/" is the substring "qr/x/"); regexes come
+# only from --- error_log eval (a qr//, or an array of qr// and strings).
 sub _patterns {
     my ($block, $name) = @_;
     my $v = _sec($block, $name);
     return () unless defined $v;
-    my @p = ref $v eq 'ARRAY' ? @$v : _lines(_subst($v));
-    return map { _pattern($_) } @p;
+    return $v if ref $v eq 'Regexp';
+    return map { ref $_ ? $_ : _subst($_) } grep { defined } @$v if ref $v eq 'ARRAY';
+    my $text = _subst($v);
+    chomp $text;
+    return grep { length } split /\n+/, $text;
 }
 
 sub _pat_str { ref $_[0] ? "$_[0]" : "'$_[0]'" }
 
+# a pattern matches one line of the log (Test::Nginx matches line by line)
 sub _log_match {
     my ($log, $p) = @_;
-    return ref $p ? $log =~ $p : index($log, $p) >= 0;
+    for my $line (split /\n/, $log) {
+        return 1 if ref $p ? $line =~ $p : index($line, $p) >= 0;
+    }
+    return 0;
 }
 
 sub _matching_lines {
     my ($log, $p) = @_;
-    my @l = grep { _log_match($_, $p) } split /\n/, $log;
+    my @l = grep { ref $p ? $_ =~ $p : index($_, $p) >= 0 } split /\n/, $log;
     @l = (@l[0 .. 9], '...') if @l > 10;
     return join "\n", @l;
 }
@@ -1631,12 +1720,12 @@ sub _check_http {
     my ($ctx, $reqs, $resps) = @_;
     my $b = $ctx->{block};
     my $n = @$resps;
-    my $codes  = _per_request($b, 'error_code', $n);
-    my $bodies = _per_request($b, 'response_body', $n, 1);
+    my $codes  = _per_request($b, 'error_code', $n, 1);
+    my $bodies = _per_request($b, 'response_body', $n);
     my $likes  = _per_request($b, 'response_body_like', $n);
-    my $times  = _per_request($b, 'response_time_lt', $n);
-    my $hdrs   = _per_request($b, 'response_headers', $n, 1);
-    my $hlikes = _per_request($b, 'response_headers_like', $n, 1);
+    my $times  = _per_request($b, 'response_time_lt', $n, 1);
+    my $hdrs   = _per_request($b, 'response_headers', $n);
+    my $hlikes = _per_request($b, 'response_headers_like', $n);
     for my $i (0 .. $n - 1) {
         my $r = $resps->[$i];
         my $l = $reqs->[$i]{label};
@@ -1653,8 +1742,8 @@ sub _check_http {
         }
         if ($likes) {
             my $re = _subst($likes->[$i]);
-            $re =~ s/\n\z//;
-            like($r->{body}, qr/$re/s, "$l: response body like /$re/");
+            $re =~ s/\n\z// unless ref $re;
+            like($r->{body} // '', qr/$re/s, "$l: response body like /$re/");
         }
         if ($times) {
             my $max = $times->[$i] * _slowdown();
@@ -1676,7 +1765,8 @@ sub _check_http {
             for my $line (_lines(_subst($hlikes->[$i]))) {
                 die "response_headers_like: bad line '$line'\n" unless $line =~ /^([^:\s]+)\s*:\s*(.*)$/;
                 my ($name, $re) = ($1, $2);
-                like($r->{headers}{ lc $name } // '', qr/$re/, "$l: header $name like /$re/")
+                # anchored, as Test::Nginx::Socket: qr/^$val$/
+                like($r->{headers}{ lc $name } // '', qr/^$re$/, "$l: header $name like /^$re\$/")
                     or diag(exists $r->{headers}{ lc $name } ? '' : "header $name is missing");
             }
         }
@@ -1883,42 +1973,49 @@ sub kafka_check_send {
 # running blocks
 # ---------------------------------------------------------------------------
 
+# Runs the blocks the way Test::Nginx::Socket's run_tests does: shuffled
+# unless no_shuffle() or TEST_NGINX_NO_SHUFFLE, each block given to the
+# add_block_preprocessor() handlers first, then run repeat_each() times.
+# Every check is its own test (the file plans: 'no_plan' or tests => N); a
+# file that planned nothing gets done_testing() at the end.
 sub run_tests {
     my @blocks = blocks();
-    if (!Test::More->builder->has_plan) {
-        if (@blocks) { plan(tests => test_count()) }
-        else         { plan(skip_all => 'no test blocks') }
+    my $tb = Test::More->builder;
+    if (!@blocks) {
+        plan(skip_all => 'no test blocks') unless $tb->has_plan;
+        return;
     }
+    @blocks = List::Util::shuffle(@blocks)
+        unless $NoShuffle || _env('TEST_NGINX_NO_SHUFFLE', 0);
     for my $block (@blocks) {
+        $_->($block) for @Preprocessors;
+        if (_env('TEST_KP_CHECK_ONLY', 0)) {
+            _check_block($block);
+            next;
+        }
         for my $rep (0 .. $RepeatEach - 1) {
             _run_block($block, $rep);
         }
     }
+    done_testing() unless $tb->has_plan;
 }
 
+# The request(s) of a block, as Test::Nginx::Socket: --- request (one
+# request, or with eval an array of requests sent one after the other) or
+# --- pipelined_requests eval (an array; here sent one after the other on
+# connections of their own).
 sub _requests {
     my ($block) = @_;
-    my @texts;
-    if (_has($block, 'request') && _has($block, 'requests')) {
-        die "use either --- request or --- requests\n";
-    }
-    if (_has($block, 'request')) {
-        @texts = (_sec($block, 'request'));
-    }
-    elsif (_has($block, 'requests')) {
-        my $v = _sec($block, 'requests');
-        if (!ref $v && $v =~ /^\s*[\[(]/) {
-            my $code = $v;
-            $v = _compile_code("return $code;", 'requests')->($block);
-        }
-        elsif (!ref $v) {
-            $v = [_lines($v)];
-        }
-        die "--- requests must give an array ref of request strings\n" unless ref $v eq 'ARRAY';
-        @texts = @$v;
-    }
+    die "use either --- request or --- pipelined_requests\n"
+        if _has($block, 'request') && _has($block, 'pipelined_requests');
+    my $v = _has($block, 'pipelined_requests') ? _sec($block, 'pipelined_requests')
+                                                : _sec($block, 'request');
+    die "--- pipelined_requests must give an array of requests\n"
+        if _has($block, 'pipelined_requests') && ref $v ne 'ARRAY';
+    my @texts = !defined $v ? () : ref $v eq 'ARRAY' ? @$v : ($v);
     my @reqs;
     for my $text (@texts) {
+        die "a request must be a string, not " . ref($text) . "\n" if ref $text;
         $text = _subst($text);
         $text =~ s/\A\s+//;
         my ($line, $body) = split /\n/, $text, 2;
@@ -1933,6 +2030,30 @@ sub _requests {
         push @reqs, { method => $method, uri => $uri, body => $body };
     }
     return @reqs;
+}
+
+# sections of the former harness, with the Test::Nginx section to use
+my %GONE = (requests => '--- request eval: [...]', skip_if => '--- skip_eval: N: CODE');
+
+# TEST_KP_CHECK_ONLY=1: the block's sections are checked (Test::Nginx's
+# rules: requests, one expectation per request, no former sections, no
+# "qr/" line in a plain error_log text); nothing runs.  One test per block.
+sub _check_block {
+    my ($block) = @_;
+    my $title = $block->name =~ s/\s+$//r;
+    my @bad;
+    my @reqs = eval { _requests($block) };
+    push @bad, $@ if $@;
+    for my $sec (qw(error_code response_body response_body_like response_time_lt
+                    response_headers response_headers_like kafka_count async_state)) {
+        eval { _per_request($block, $sec, scalar @reqs); 1 } or push @bad, $@;
+    }
+    push @bad, map { "--- $_ is gone: use $GONE{$_}\n" } grep { _has($block, $_) } sort keys %GONE;
+    for my $sec (qw(error_log no_error_log)) {
+        push @bad, map { "--- $sec: the line '$_' is a substring here, use --- $sec eval\n" }
+                   grep { !ref && /^qr\// } _patterns($block, $sec);
+    }
+    ok(!@bad, "$title: sections follow Test::Nginx's rules") or diag(join '', @bad);
 }
 
 sub _needs_kafka {
@@ -1953,47 +2074,63 @@ sub _run_block {
     my $title = $block->name;
     $title =~ s/\s+$//;
     $title .= " (repeat $rep)" if $RepeatEach > 1;
-    subtest($title => sub {
-        if (defined(my $cond = _sec($block, 'skip_if'))) {
-            my $skip = eval { _compile_code("return ($cond);", 'skip_if')->($block) };
-            if ($@) {
-                fail("$title: skip_if");
-                diag($@);
-                return;
-            }
-            plan(skip_all => "skip_if: $cond") if $skip;
+    my $tb = Test::More->builder;
+    my $first = $tb->current_test;
+    for my $old (grep { $GONE{$_} } sort keys %GONE) {
+        next unless _has($block, $old);
+        fail("$title: --- $old is not a Test::Nginx section, use $GONE{$old}");
+        return;
+    }
+    if (defined(my $spec = _sec($block, 'skip_eval'))) {
+        # Test::Nginx: "N: CODE", N tests skipped when CODE is true
+        if ($spec !~ /^\s*(\d+)\s*:\s*(.*?)\s*\z/s) {
+            fail("$title: --- skip_eval wants 'N: CODE'");
+            return;
         }
-        if (kafka_real() and my $why = _mock_only_reason($block)) {
-            Test::More::diag("$title: skipped on a real cluster: $why");
-            plan(skip_all => "real cluster: $why");
+        my ($n, $cond) = ($1, $2);
+        my $skip = eval { _compile_code("return ($cond);", 'skip_eval')->($block) };
+        if ($@) {
+            fail("$title: --- skip_eval");
+            diag($@);
+            return;
         }
-        my %ctx = (block => $block, title => $title, rep => $rep, env => {},
-                   pending_mock => {});
-        $Cur = \%ctx;
-        my $ok = eval { _run_block_body(\%ctx); 1 };
-        my $err = $@;
-        if (!$ok) {
-            fail("$title: harness error");
-            diag($err);
+        if ($skip) {
+            $tb->skip("$title - skip_eval: $cond") for 1 .. $n;
+            return;
         }
-        # Whatever happened: restore the cluster, stop nginx.
-        for my $section (qw(kafka_mock_after kafka_mock_before_check)) {
-            next unless $ctx{pending_mock}{$section};
-            eval { _mock_section(\%ctx, $section); 1 } or diag("$title: --- $section: $@");
+    }
+    if (kafka_real() and my $why = _mock_only_reason($block)) {
+        Test::More::diag("$title: skipped on a real cluster: $why");
+        $tb->skip("$title - real cluster: $why");
+        return;
+    }
+    my %ctx = (block => $block, title => $title, rep => $rep, env => {},
+               pending_mock => {});
+    $Cur = \%ctx;
+    my $ok = eval { _run_block_body(\%ctx); 1 };
+    my $err = $@;
+    if (!$ok) {
+        fail("$title: harness error");
+        diag($err);
+    }
+    # Whatever happened: restore the cluster, stop nginx.
+    for my $section (qw(kafka_mock_after kafka_mock_before_check)) {
+        next unless $ctx{pending_mock}{$section};
+        eval { _mock_section(\%ctx, $section); 1 } or diag("$title: --- $section: $@");
+    }
+    if ($ctx{pid} && !$ctx{exited}) {
+        _nginx_stop(\%ctx, 5);
+    }
+    if ($ctx{prefix}) {
+        my @results = ($tb->summary)[$first .. $tb->current_test - 1];
+        if (grep { !$_ } @results) {
+            my $log = _slurp("$ctx{prefix}/logs/error.log")
+                    . _slurp("$ctx{prefix}/logs/stderr.log");
+            diag("$title: prefix $ctx{prefix}; error log tail:\n" . _tail($log, 30));
         }
-        if ($ctx{pid} && !$ctx{exited}) {
-            _nginx_stop(\%ctx, 5);
-        }
-        if ($ctx{prefix}) {
-            if (!Test::More->builder->is_passing) {
-                my $log = _slurp("$ctx{prefix}/logs/error.log")
-                        . _slurp("$ctx{prefix}/logs/stderr.log");
-                diag("$title: prefix $ctx{prefix}; error log tail:\n" . _tail($log, 30));
-            }
-            remove_tree($ctx{prefix}) unless $ENV{TEST_NGINX_KEEP_PREFIX};
-        }
-        $Cur = undef;
-    });
+        remove_tree($ctx{prefix}) unless $ENV{TEST_NGINX_KEEP_PREFIX};
+    }
+    $Cur = undef;
 }
 
 sub _run_block_body {
@@ -2012,8 +2149,9 @@ sub _run_block_body {
     $ctx->{timeout} = (_sec($b, 'timeout') // 10) * _slowdown();
 
     if (!_has($b, 'no_module')) {
-        for my $so (_ndk_path(), _module_path()) {
-            die "module $so not found (build it or set TEST_NGINX_MODULE / TEST_NGINX_NDK_MODULE)\n"
+        for my $so (_load_modules()) {
+            die "module $so not found (build it or set TEST_NGINX_MODULE /"
+                . " TEST_NGINX_NDK_MODULE / TEST_NGINX_LOAD_MODULES)\n"
                 unless -f $so;
         }
     }
@@ -2059,6 +2197,10 @@ sub _run_block_body {
             return;
         };
 
+    if (defined(my $code = _sec($b, 'init'))) {
+        _compile_code($code, 'init')->($b);
+    }
+
     my @resps;
     for my $r (@reqs) {
         my $resp = _http(port => $ctx->{port}, method => $r->{method}, uri => $r->{uri},
@@ -2082,8 +2224,8 @@ sub _run_block_body {
     if (!_has($b, 'no_kafka_check')) {
         my @sends = grep { $reqs[$_]{is_send} } 0 .. $#reqs;
         my $n = @reqs;
-        my $counts = _per_request($b, 'kafka_count', $n);
-        my $astate = _per_request($b, 'async_state', $n);
+        my $counts = _per_request($b, 'kafka_count', $n, 1);
+        my $astate = _per_request($b, 'async_state', $n, 1);
         for my $i (@sends) {
             my %opt = (topic => _sec($b, 'kafka_topic'),
                        async_timeout => (_sec($b, 'async_timeout') // 15) * _slowdown());
