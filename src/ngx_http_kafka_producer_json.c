@@ -315,6 +315,17 @@ ngx_http_kafka_producer_send_text(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t    *b;
     ngx_chain_t   out;
 
+    /*
+     * an answer given before the body was read (a refusal) discards the
+     * body, as ngx_http_special_response_handler() does: left unread, its
+     * bytes would be parsed as the next request of the connection (request
+     * smuggling); a body already read or being discarded is left alone
+     */
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
     r->headers_out.status = status;
     r->headers_out.content_type = *type;
     r->headers_out.content_type_len = type->len;

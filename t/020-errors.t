@@ -392,3 +392,56 @@ like($b, qr/^\{"type":"about:blank","title":"Bad Request","status":400,"detail":
 is($s, 400, 'a duplicate Content-Length: 400');
 is($h->{'content-type'}, 'application/problem+json', 'as problem+json');
 is(kafka_count_event('bhf-transactions', 'err-26'), 0, 'nothing produced');
+
+
+
+=== TEST 27: a refusal given before the body is read discards the body: a request hidden in it is never served (request smuggling)
+--- config
+    location = /api/v1/send {
+        kafka_producer_send;
+    }
+
+    location /rest/ {
+        kafka_producer_rest;
+    }
+
+    location = /smuggled {
+        return 200 "smuggled\n";
+    }
+--- request
+GET /smuggled
+--- error_code: 200
+--- no_kafka_check
+--- test_code
+use IO::Socket::INET;
+my $inner = "GET /smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n";
+my @cases = (
+    ['PUT /api/v1/send?mode=plain&eventId=err-27 HTTP/1.1', 405],
+    ['POST /rest/nothere HTTP/1.1', 404],
+    ['POST /rest/topics/t27 HTTP/1.1', 415],
+);
+for my $c (@cases) {
+    my ($line, $status) = @$c;
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => nginx_port(), Timeout => 5)
+        or die "connect: $!";
+    print $sock "$line\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
+              . "Content-Length: " . length($inner) . "\r\n\r\n$inner";
+    # a second request on the same connection: served, or the connection
+    # is closed; never the hidden one
+    print $sock "GET /smuggled?second HTTP/1.1\r\nHost: localhost\r\n"
+              . "Connection: close\r\n\r\n";
+    my $all = '';
+    local $SIG{ALRM} = sub { die "timeout\n" };
+    alarm 10;
+    while (my $n = sysread($sock, my $buf, 65536)) { $all .= $buf }
+    alarm 0;
+    close $sock;
+    my @statuses = $all =~ m{^HTTP/1\.1 (\d+)}mg;
+    is($statuses[0], $status, "$line: $status");
+    cmp_ok(scalar @statuses, '<=', 2, "$line: at most the refusal and the second request");
+    is($statuses[1] // 200, 200, "$line: the second request, if served, is the client's");
+    my $smuggled = () = $all =~ /^smuggled$/mg;
+    cmp_ok($smuggled, '<=', 1, "$line: the hidden request was not served") or diag($all);
+}
+is(kafka_count_event('bhf-transactions', 'err-27'), 0, 'nothing produced');
