@@ -225,12 +225,14 @@ struct ngx_http_kafka_producer_client_s {
      * requests librdkafka retried or gave up waiting for (its statistics'
      * "txretries" + "req_timeouts" of every broker: the messages of a
      * timed-out Produce go again in a new request): "retries" of the
-     * producers replaced so far, "retries_now" of the current one.  A
-     * plain producer's retry of a batch the broker had appended is a
-     * duplicate record.
+     * producers replaced so far, "retries_now" of the current one (only
+     * ever growing), "retries_sum" the current one's last sum over the
+     * brokers of its statistics.  A plain producer's retry of a batch the
+     * broker had appended is a duplicate record.
      */
     ngx_uint_t                        retries;
     ngx_uint_t                        retries_now;
+    ngx_uint_t                        retries_sum;
 
     /*
      * for Retry-After: since when no broker is up (0: one is), librdkafka's

@@ -15,6 +15,7 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <yajl/yajl_tree.h>
 
 
 static char *ngx_http_kafka_producer_check_producers(ngx_conf_t *cf,
@@ -56,9 +57,6 @@ static void ngx_http_kafka_producer_log(const rd_kafka_t *rk, int level,
     const char *fac, const char *buf);
 static int ngx_http_kafka_producer_stats(rd_kafka_t *rk, char *json,
     size_t len, void *opaque);
-static u_char *ngx_http_kafka_producer_stats_value(u_char *p, u_char *last,
-    char *name);
-static int64_t ngx_http_kafka_producer_stats_int(u_char *p, u_char *last);
 static void ngx_http_kafka_producer_last_error(
     ngx_http_kafka_producer_client_t *client, rd_kafka_resp_err_t err,
     const char *text);
@@ -1397,6 +1395,7 @@ ngx_http_kafka_producer_client_poll(ngx_http_kafka_producer_client_t *client)
     client->replaced++;
     client->retries += client->retries_now;
     client->retries_now = 0;
+    client->retries_sum = 0;
     ngx_http_kafka_producer_metrics_replacement(client->mode);
 
     if (ngx_exiting) {
@@ -1898,8 +1897,11 @@ ngx_http_kafka_producer_log(const rd_kafka_t *rk, int level, const char *fac,
 
 
 /*
- * Keeps what the health detail shows from librdkafka's statistics JSON:
- * how many brokers are known and connected, and the idempotence state.
+ * Keeps what the health detail shows from librdkafka's statistics JSON
+ * (its STATISTICS.md), parsed with YAJL's tree API: how many brokers are
+ * known and connected, the requests retried, and the idempotence state.
+ * Runs on the worker's thread (the main queue), every
+ * statistics.interval.ms.
  */
 
 static int
@@ -1908,68 +1910,95 @@ ngx_http_kafka_producer_stats(rd_kafka_t *rk, char *json, size_t len,
 {
     ngx_http_kafka_producer_client_t  *client = opaque;
 
-    u_char      *p, *last, *v;
+    char        *text, err[128];
     size_t       n;
-    ngx_uint_t   brokers, up, retries;
+    yajl_val     root, brokers, b, v;
+    ngx_uint_t   i, up, retries;
 
-    p = (u_char *) json;
-    last = p + len;
+    static const char  *brokers_path[] = { "brokers", NULL };
+    static const char  *source_path[] = { "source", NULL };
+    static const char  *state_path[] = { "state", NULL };
+    static const char  *txretries_path[] = { "txretries", NULL };
+    static const char  *req_timeouts_path[] = { "req_timeouts", NULL };
+    static const char  *idemp_state_path[] = { "eos", "idemp_state", NULL };
+    static const char  *producer_id_path[] = { "eos", "producer_id", NULL };
+    static const char  *producer_epoch_path[] = { "eos", "producer_epoch",
+                                                  NULL };
 
-    brokers = 0;
+    /* yajl_tree_parse() wants a NUL-terminated string */
+
+    text = ngx_alloc(len + 1, client->log);
+    if (text == NULL) {
+        return 0;
+    }
+
+    ngx_memcpy(text, json, len);
+    text[len] = '\0';
+
+    root = yajl_tree_parse(text, err, sizeof(err));
+
+    ngx_free(text);
+
+    if (root == NULL) {
+        ngx_log_error(NGX_LOG_WARN, client->log, 0,
+                      "kafka_producer: %s: statistics not parsed: %s",
+                      rd_kafka_name(rk), err);
+        return 0;
+    }
+
+    /* "brokers": { "HOST:PORT/ID": { "source":"..", "state":"..", ... } */
+
     up = 0;
     retries = 0;
+    client->brokers = 0;
 
-    /* "brokers": { "HOST:PORT/ID": { ..., "source":"..", "state":"..", */
+    brokers = yajl_tree_get(root, brokers_path, yajl_t_object);
 
-    v = p;
+    for (i = 0; brokers && i < brokers->u.object.len; i++) {
+        b = brokers->u.object.values[i];
 
-    for ( ;; ) {
-        v = ngx_http_kafka_producer_stats_value(v, last, "\"source\":");
-        if (v == NULL) {
-            break;
-        }
-
-        if (last - v >= 10 && ngx_strncmp(v, "\"internal\"", 10) == 0) {
+        v = yajl_tree_get(b, source_path, yajl_t_string);
+        if (v && ngx_strcmp(v->u.string, "internal") == 0) {
             continue;
         }
 
-        brokers++;
+        client->brokers++;
 
-        v = ngx_http_kafka_producer_stats_value(v, last, "\"state\":");
-        if (v == NULL) {
-            break;
-        }
-
-        if (last - v >= 4 && ngx_strncmp(v, "\"UP\"", 4) == 0) {
+        v = yajl_tree_get(b, state_path, yajl_t_string);
+        if (v && ngx_strcmp(v->u.string, "UP") == 0) {
             up++;
         }
 
         /*
-         * every broker object has "txretries" then "req_timeouts" after
-         * its "state": a request that failed is retried (txretries), one
-         * that timed out (socket.timeout.ms) is counted only there and
-         * its messages go again in a new request
+         * a request that failed is retried (txretries); one that timed
+         * out (socket.timeout.ms) is counted only in req_timeouts, and its
+         * messages go again in a new request
          */
 
-        v = ngx_http_kafka_producer_stats_value(v, last, "\"txretries\":");
-        if (v == NULL) {
-            break;
+        v = yajl_tree_get(b, txretries_path, yajl_t_number);
+        if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0) {
+            retries += (ngx_uint_t) YAJL_GET_INTEGER(v);
         }
 
-        retries += (ngx_uint_t) ngx_http_kafka_producer_stats_int(v, last);
-
-        v = ngx_http_kafka_producer_stats_value(v, last,
-                                                "\"req_timeouts\":");
-        if (v == NULL) {
-            break;
+        v = yajl_tree_get(b, req_timeouts_path, yajl_t_number);
+        if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0) {
+            retries += (ngx_uint_t) YAJL_GET_INTEGER(v);
         }
-
-        retries += (ngx_uint_t) ngx_http_kafka_producer_stats_int(v, last);
     }
 
-    client->brokers = brokers;
+    /*
+     * a counter never goes down (Prometheus): the sum falls when a broker
+     * leaves the statistics, so only what it grew by since the last
+     * statistics counts
+     */
+
+    if (retries > client->retries_sum) {
+        client->retries_now += retries - client->retries_sum;
+    }
+
+    client->retries_sum = retries;
+
     client->brokers_up = up;
-    client->retries_now = retries;
     client->stats_time = ngx_current_msec;
 
     if (up) {
@@ -1981,77 +2010,28 @@ ngx_http_kafka_producer_stats(rd_kafka_t *rk, char *json, size_t len,
         client->down_since = ngx_current_msec;
     }
 
-    /* "eos": { "idemp_state":"Assigned", ..., "producer_id":N, ... } */
+    /* "eos": { "idemp_state":"Assigned", "producer_id":N, ... } */
 
-    v = ngx_http_kafka_producer_stats_value(p, last, "\"idemp_state\":");
-
-    if (v && v < last && *v == '"') {
-        v++;
-
-        for (n = 0;
-             v + n < last && v[n] != '"' && n < sizeof(client->idemp_state_buf);
-             n++)
-        {
-            client->idemp_state_buf[n] = v[n];
-        }
-
+    v = yajl_tree_get(root, idemp_state_path, yajl_t_string);
+    if (v) {
+        n = ngx_min(ngx_strlen(v->u.string), sizeof(client->idemp_state_buf));
+        ngx_memcpy(client->idemp_state_buf, v->u.string, n);
         client->idemp_state.len = n;
     }
 
-    v = ngx_http_kafka_producer_stats_value(p, last, "\"producer_id\":");
-    if (v) {
-        client->producer_id = ngx_http_kafka_producer_stats_int(v, last);
+    v = yajl_tree_get(root, producer_id_path, yajl_t_number);
+    if (v && YAJL_IS_INTEGER(v)) {
+        client->producer_id = YAJL_GET_INTEGER(v);
     }
 
-    v = ngx_http_kafka_producer_stats_value(p, last, "\"producer_epoch\":");
-    if (v) {
-        client->producer_epoch = ngx_http_kafka_producer_stats_int(v, last);
+    v = yajl_tree_get(root, producer_epoch_path, yajl_t_number);
+    if (v && YAJL_IS_INTEGER(v)) {
+        client->producer_epoch = YAJL_GET_INTEGER(v);
     }
+
+    yajl_tree_free(root);
 
     return 0;
-}
-
-
-static u_char *
-ngx_http_kafka_producer_stats_value(u_char *p, u_char *last, char *name)
-{
-    /* name is "NAME": and the value follows, maybe after spaces */
-
-    p = ngx_strnstr(p, name, last - p);
-
-    if (p == NULL) {
-        return NULL;
-    }
-
-    for (p += ngx_strlen(name); p < last && *p == ' '; p++) {
-        /* void */
-    }
-
-    return p;
-}
-
-
-static int64_t
-ngx_http_kafka_producer_stats_int(u_char *p, u_char *last)
-{
-    int64_t     n;
-    ngx_uint_t  minus;
-
-    minus = (p < last && *p == '-');
-
-    if (minus) {
-        p++;
-    }
-
-    for (n = 0; p < last && *p >= '0' && *p <= '9'; p++) {
-        if (n > (INT64_MAX - 9) / 10) {
-            break;
-        }
-
-        n = n * 10 + (*p - '0');
-    }
-
-    return minus ? -n : n;
 }
 
 

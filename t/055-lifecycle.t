@@ -391,6 +391,14 @@ POST /api/v1/send?mode=plain&eventId=life-12-warm&partition=1
 --- test_code
 kafka_mock('leader bhf-transactions 0 1');
 kafka_mock('leader bhf-transactions 1 2');
+# the producer learns the new leaders (a send to a former leader is
+# answered NOT_LEADER_FOR_PARTITION, the metadata is refreshed) before
+# broker 1 is slowed: else a partition 1 it still thinks broker 1 leads
+# would wait for broker 1 too
+for my $part (0, 1) {
+    my ($s) = http_request('POST', "/api/v1/send?mode=plain&eventId=life-12-leader$part&partition=$part");
+    die "leader warm-up $part: $s" unless $s == 200;
+}
 kafka_mock('rtt 1 30000');
 # pairs of a PENDING record (partition 0, slow) and a finished one
 # (partition 1), same slab size class, until the zone is full: the
