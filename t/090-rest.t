@@ -453,3 +453,59 @@ is($hs, 405, 'the worker answers');
 --- error_log
 delivered for a client that is gone
 --- no_kafka_check
+
+
+
+=== TEST 15: ?async=true with a full local queue: stops at the first record refused, the answer names the queued ones, a resend from there leaves no duplicate; Retry-After from the producer's state
+--- workers: 1
+--- http_config
+    kafka_producer_option queue.buffering.max.messages 2;
+--- config
+    location /rest/ {
+        kafka_producer_rest;
+    }
+--- request
+GET /rest/topics/rest-qfull
+--- error_code: 405
+--- test_code
+my $T = 'application/vnd.kafka.text.v2+json';
+my @v = map { "q$_" } 0 .. 3;
+my $body = '{"records":[' . join(',', map { "{\"key\":\"q\",\"value\":\"$_\"}" } @v) . ']}';
+my ($s, $h, $rb) = http_request('POST', '/rest/topics/rest-qfull?async=true', $body,
+                               headers => { 'Content-Type' => $T });
+is($s, 503, 'a full queue: 503') or diag($rb);
+my $j = eval { decode_json($rb) } || {};
+is($j->{error_code}, 50003, 'error_code 50003');
+is($j->{queued}, 2, 'queued: records 0 and 1') or diag($rb);
+is($j->{not_queued}, 2, 'not_queued: records 2 and 3');
+like($j->{message} // '', qr/records 0 to 1 of 4 were queued.*records 2 to 3 were not.*resend from record 2/,
+     'the message says which');
+# no report yet: a rate of 1/s, 2 queued messages: 2 s, not the fixed 1
+is($h->{'retry-after'}, 2, 'Retry-After from the queue: ' . ($h->{'retry-after'} // 'none'));
+my @r;
+for (1 .. 50) {
+    @r = kafka_records('rest-qfull');
+    last if @r >= 2;
+    select undef, undef, undef, 0.1;
+}
+select undef, undef, undef, 0.5;
+@r = kafka_records('rest-qfull');
+is_deeply([ map { $_->{payload} } sort { $a->{offset} <=> $b->{offset} } @r ],
+          [ 'q0', 'q1' ], 'records 0 and 1 produced, 2 and 3 not');
+# the client resends from "queued" on
+$body = '{"records":[' . join(',', map { "{\"key\":\"q\",\"value\":\"$_\"}" } @v[$j->{queued} // 0 .. 3]) . ']}';
+for (1 .. 50) {
+    ($s, $h, $rb) = http_request('POST', '/rest/topics/rest-qfull?async=true', $body,
+                                headers => { 'Content-Type' => $T });
+    last if $s == 204;
+    select undef, undef, undef, 0.2;
+}
+is($s, 204, 'the resend is queued') or diag($rb);
+for (1 .. 50) {
+    @r = kafka_records('rest-qfull');
+    last if @r >= 4;
+    select undef, undef, undef, 0.1;
+}
+is_deeply([ map { $_->{payload} } sort { $a->{offset} <=> $b->{offset} } @r ],
+          [ 'q0', 'q1', 'q2', 'q3' ], 'each record once, in order');
+--- no_kafka_check
