@@ -559,6 +559,8 @@ ngx_http_kafka_producer_rest_produce(ngx_http_request_t *r,
                                                            first);
     }
 
+wait:
+
     if (ctx->pending == 0) {
         /* nothing in flight: every record failed at once */
         *ctx->cleanup = NULL;
@@ -583,20 +585,42 @@ ngx_http_kafka_producer_rest_produce(ngx_http_request_t *r,
 
 failed:
 
-    /* memory ran out midway: what is in flight is detached, 500 */
+    if (queued == 0) {
+        /* memory ran out before anything was queued: 500, nothing sent */
 
-    for (k = 0; k < i; k++) {
-        if (ctx->slots[k].msg) {
-            ctx->slots[k].msg->handler = NULL;
-            ctx->slots[k].msg = NULL;
+        if (ctx->cleanup) {
+            *ctx->cleanup = NULL;
         }
+
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->cleanup) {
-        *ctx->cleanup = NULL;
+    /*
+     * memory ran out at record i: records 0 to i - 1 are queued and will
+     * be produced (a 500 would have the client send them twice); records
+     * i to n - 1 are not, their slots say so, and the queued ones are
+     * awaited as on the normal path
+     */
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "kafka_producer: out of memory at record %ui of %ui for "
+                  "topic \"%V\": records %ui to %ui are not produced", i,
+                  ctx->records->nelts, &ctx->topic, i,
+                  ctx->records->nelts - 1);
+
+    for (k = i; k < ctx->records->nelts; k++) {
+        slot = &ctx->slots[k];
+
+        slot->err = RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
+        slot->persisted = RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
+        slot->done = 1;
     }
 
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (ctx->async) {
+        return ngx_http_kafka_producer_rest_not_queued(r, ctx, client, i);
+    }
+
+    goto wait;
 }
 
 
@@ -964,6 +988,11 @@ ngx_http_kafka_producer_rest_not_queued(ngx_http_request_t *r,
                                                   slot->persisted);
     code = ngx_http_kafka_producer_rest_code(slot,
                                    slot->partition != RD_KAFKA_PARTITION_UA);
+
+    if (slot->err == RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE) {
+        /* memory ran out at this record (produce()'s "failed" path) */
+        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     retry_after = (status == NGX_HTTP_SERVICE_UNAVAILABLE)
                   ? ngx_http_kafka_producer_client_retry_after(client,
