@@ -439,6 +439,21 @@ ngx_http_kafka_producer_rest_produce(ngx_http_request_t *r,
     rr = ctx->records->elts;
 
     for (i = 0; i < ctx->records->nelts; i++) {
+        /*
+         * /partitions/P produces to P, as Confluent's partition endpoint
+         * does: a record that names another partition refuses the request
+         */
+
+        if (ctx->partition != RD_KAFKA_PARTITION_UA
+            && rr[i].partition != RD_KAFKA_PARTITION_UA
+            && rr[i].partition != ctx->partition)
+        {
+            return ngx_http_kafka_producer_rest_problem(r, 422, 422,
+                                  "record %ui names partition %D, the "
+                                  "path partition %D: nothing was produced",
+                                  i, rr[i].partition, ctx->partition);
+        }
+
         size = rr[i].key.len + rr[i].value.len;
 
         if (size > client->max_bytes) {
@@ -481,8 +496,8 @@ ngx_http_kafka_producer_rest_produce(ngx_http_request_t *r,
         slot = &ctx->slots[i];
 
         rec.topic = ctx->topic;
-        rec.partition = (rr[i].partition != RD_KAFKA_PARTITION_UA)
-                        ? rr[i].partition : ctx->partition;
+        rec.partition = (ctx->partition != RD_KAFKA_PARTITION_UA)
+                        ? ctx->partition : rr[i].partition;
         rec.key = rr[i].key;
         rec.value = rr[i].value;
 

@@ -18,8 +18,10 @@
 /*
  * The content handler of "kafka_producer_rest;": POST
  * {location}/topics/{topic}[/partitions/{partition}] with a v2 produce
- * body (ngx_http_kafka_producer_rest_parse()).  The whole body is read
- * and checked before anything is produced; then every record is produced
+ * body (ngx_http_kafka_producer_rest_parse()).  The path's partition
+ * applies to every record; a record naming another one refuses the
+ * request (422).  The whole body is read and checked before anything is
+ * produced; then every record is produced
  * without blocking, each with its own message handler that fills its slot
  * of the request's batch, and the answer (200, application/vnd.kafka.v2+json,
  * {"key_schema_id":null,"value_schema_id":null,"offsets":[...]}, one

@@ -151,7 +151,7 @@ main::record_is('rest-text', $e[1], 'no headers', undef,
 
 
 
-=== TEST 4: partitions: from the path, per record (a record's own wins), read back where the answer says
+=== TEST 4: partitions: from the path (a record may repeat it), per record on the topic URI; a record naming another partition than the path's refuses the request
 --- workers: 1
 --- kafka_mock
 topic rest-part 3
@@ -163,13 +163,23 @@ topic rest-part 3
 GET /rest/topics/rest-part/partitions/1
 --- error_code: 405
 --- test_code
-my @e = main::rest_ok('/rest/topics/rest-part/partitions/1', 'application/vnd.kafka.text.v2+json',
-    '{"records":[{"value":"p1"},{"value":"p2","partition":2},{"value":"p0","partition":0}]}',
-    3, 'path partition');
+my $T = 'application/vnd.kafka.text.v2+json';
+my @e = main::rest_ok('/rest/topics/rest-part/partitions/1', $T,
+    '{"records":[{"value":"p1"},{"value":"p1b","partition":1}]}',
+    2, 'path partition');
 is($e[0]{partition}, 1, 'record 0 in partition 1 (path)');
-is($e[1]{partition}, 2, 'record 1 in partition 2 (its own)');
-is($e[2]{partition}, 0, 'record 2 in partition 0 (its own)');
-main::record_is('rest-part', $e[$_], ('p1', 'p2', 'p0')[$_], undef, undef, "record $_") for 0 .. 2;
+is($e[1]{partition}, 1, 'record 1 in partition 1 (path, repeated)');
+main::record_is('rest-part', $e[$_], ('p1', 'p1b')[$_], undef, undef, "record $_") for 0 .. 1;
+my $j = main::rest_refused('/rest/topics/rest-part/partitions/1', $T,
+    '{"records":[{"value":"x1"},{"value":"x2","partition":2}]}', 422, 422, 'another partition');
+like($j->{message} // '', qr/record 1 names partition 2/, 'the message names the record');
+is(kafka_count('rest-part'), 2, 'nothing of the refused request produced');
+@e = main::rest_ok('/rest/topics/rest-part', $T,
+    '{"records":[{"value":"p2","partition":2},{"value":"p0","partition":0}]}',
+    2, 'topic URI');
+is($e[0]{partition}, 2, 'record 0 in partition 2 (its own)');
+is($e[1]{partition}, 0, 'record 1 in partition 0 (its own)');
+main::record_is('rest-part', $e[$_], ('p2', 'p0')[$_], undef, undef, "topic URI record $_") for 0 .. 1;
 --- no_kafka_check
 
 
