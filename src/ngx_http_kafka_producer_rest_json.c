@@ -861,7 +861,32 @@ static ngx_int_t
 ngx_http_kafka_producer_rest_base64(ngx_http_kafka_producer_rest_parser_t *p,
     u_char *s, size_t len, ngx_str_t *out, const char *what)
 {
+    size_t     i;
     ngx_str_t  src;
+
+    /*
+     * RFC 4648, section 4, strictly: ngx_decode_base64() stops at the
+     * first '=' and ignores the rest ("QQ==garbage!!" would be "A"), and
+     * takes a missing padding; here the length is a multiple of 4 and
+     * '=' is only the last character or the last two
+     */
+
+    for (i = 0; i < len; i++) {
+        if (s[i] == '='
+            && !(i == len - 1 || (i == len - 2 && s[len - 1] == '=')))
+        {
+            break;
+        }
+    }
+
+    if (len % 4 != 0 || i != len) {
+        return ngx_http_kafka_producer_rest_refuse(p, 422,
+                                  NGX_HTTP_KAFKA_PRODUCER_REST_CONVERSION,
+                                  "%s of record %ui is not base64 "
+                                  "(RFC 4648: a length that is a multiple "
+                                  "of 4, \"=\" only as the padding at the "
+                                  "end)", what, p->records->nelts - 1);
+    }
 
     src.data = s;
     src.len = len;

@@ -58,8 +58,10 @@ typedef struct {
  * the schema members in the json and binary formats) into "records" (an
  * array of ngx_http_kafka_producer_rest_record_t, created here).  K and V
  * are written as "format" says: JSON text (the value as compact JSON,
- * numbers as they were written), base64 (decoded with ngx_decode_base64),
- * or a string; null or absent is a null key or value.
+ * numbers as they were written), base64 (RFC 4648 strictly: a length
+ * that is a multiple of 4, '=' only as the last one or two characters,
+ * then ngx_decode_base64; header values too), or a string; null or
+ * absent is a null key or value.
  *
  * Everything is allocated from "pool", YAJL's own buffers too (nothing to
  * free on any path).  Nothing is produced by this function: the caller

@@ -285,6 +285,13 @@ main::rest_refused('/rest/topics/rest-bad', $B, '{"records":[{"value":"aGVsbG8="
 main::rest_refused('/rest/topics/rest-bad', $B, '{"records":[{"value":"aGVsbG8="},{"value":{"a":1}}]}', 422, 42203, 'binary value not a string');
 main::rest_refused('/rest/topics/rest-bad', $T, '{"records":[{"value":"x","headers":[{"key":"h","value":"%%%"}]}]}', 422, 42203, 'header value not base64');
 main::rest_refused('/rest/topics/rest-bad', $T, '{"records":[{"value":"x","headers":[{"value":"aA=="}]}]}', 422, 422, 'header without key');
+# strict base64 (RFC 4648): nginx's decoder alone stops at the first '='
+for my $b64 ('QQ==garbage!!', 'QQ==QQ==', 'QQ=A', 'QQ', 'QUJD=', 'Q===', '=QUJ') {
+    main::rest_refused('/rest/topics/rest-bad', $B, '{"records":[{"value":"aGVsbG8="},{"value":"' . $b64 . '"}]}',
+                       422, 42203, "value \"$b64\" not strict base64");
+    main::rest_refused('/rest/topics/rest-bad', $T, '{"records":[{"value":"x","headers":[{"key":"h","value":"' . $b64 . '"}]}]}',
+                       422, 42203, "header value \"$b64\" not strict base64");
+}
 main::rest_refused('/rest/topics/rest-bad', $T, '{"records":[{"value":"x","key":"' . ('k' x 1025) . '"}]}', 422, 422, 'key too long');
 is(kafka_count('rest-bad'), 0, 'nothing produced to rest-bad');
 --- no_kafka_check
