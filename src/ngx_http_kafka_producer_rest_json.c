@@ -180,7 +180,7 @@ ngx_http_kafka_producer_rest_parse(ngx_pool_t *pool, ngx_str_t *body,
     af.malloc = ngx_http_kafka_producer_rest_malloc;
     af.realloc = ngx_http_kafka_producer_rest_realloc;
     af.free = ngx_http_kafka_producer_rest_free;
-    af.ctx = pool;
+    af.ctx = p;         /* the allocator sets p->nomem on failure */
 
     if (format == NGX_HTTP_KAFKA_PRODUCER_REST_JSON) {
         p->gen = yajl_gen_alloc(&af);
@@ -1023,18 +1023,23 @@ ngx_http_kafka_producer_rest_end_array(void *ctx)
 
 
 /*
- * YAJL's memory from the pool: each block carries its size in front of
- * it for realloc(); free() returns large blocks to the system
- * (ngx_pfree()), small ones go with the pool.
+ * YAJL's memory from the pool of the parser state "ctx": each block
+ * carries its size in front of it for realloc(); free() returns large
+ * blocks to the system (ngx_pfree()), small ones go with the pool.  A
+ * failure sets p->nomem: the parse is then NGX_ERROR (500), not a 400.
  */
 
 static void *
 ngx_http_kafka_producer_rest_malloc(void *ctx, size_t size)
 {
+    ngx_http_kafka_producer_rest_parser_t *p = ctx;
+
     size_t  *m;
 
-    m = ngx_palloc(ctx, sizeof(size_t) + size);
+    m = ngx_palloc(p->pool, sizeof(size_t) + size);
     if (m == NULL) {
+        /* rest_parse() answers NGX_ERROR (500), whatever YAJL says */
+        p->nomem = 1;
         return NULL;
     }
 
@@ -1047,6 +1052,8 @@ ngx_http_kafka_producer_rest_malloc(void *ctx, size_t size)
 static void *
 ngx_http_kafka_producer_rest_realloc(void *ctx, void *ptr, size_t size)
 {
+    ngx_http_kafka_producer_rest_parser_t *p = ctx;
+
     void    *n;
     size_t  *m;
 
@@ -1066,7 +1073,7 @@ ngx_http_kafka_producer_rest_realloc(void *ctx, void *ptr, size_t size)
     }
 
     ngx_memcpy(n, ptr, *m);
-    (void) ngx_pfree(ctx, m);
+    (void) ngx_pfree(p->pool, m);
 
     return n;
 }
@@ -1075,7 +1082,9 @@ ngx_http_kafka_producer_rest_realloc(void *ctx, void *ptr, size_t size)
 static void
 ngx_http_kafka_producer_rest_free(void *ctx, void *ptr)
 {
+    ngx_http_kafka_producer_rest_parser_t *p = ctx;
+
     if (ptr) {
-        (void) ngx_pfree(ctx, (size_t *) ptr - 1);
+        (void) ngx_pfree(p->pool, (size_t *) ptr - 1);
     }
 }
