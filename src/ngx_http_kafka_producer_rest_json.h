@@ -68,7 +68,9 @@ typedef struct {
  * produces only when the whole body was accepted.
  *
  * Returns NGX_OK; NGX_DECLINED with the reason in "err": 400 for what is
- * not JSON (syntax, invalid UTF-8 (RFC 3629), nesting deeper than
+ * not JSON (syntax, invalid UTF-8 (RFC 3629), a lone UTF-16 surrogate
+ * escape such as "\ud800" (found by a pre-scan of the raw body: YAJL 2.1
+ * would make it '?'), nesting deeper than
  * NGX_HTTP_KAFKA_PRODUCER_REST_DEPTH, a member name twice in one object
  * (RFC 8259, section 4: "SHOULD be unique"; we refuse)), 422 for JSON that
  * is not a produce request (no or an empty "records", more records than

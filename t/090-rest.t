@@ -274,6 +274,14 @@ main::rest_refused('/rest/topics/rest-bad', $J, '{"records":[{"value":{"a":1,"a"
 main::rest_refused('/rest/topics/rest-bad', $J, '{"records":[{"value":' . ('[' x 70) . (']' x 70) . '}]}', 400, 400, 'too deep');
 main::rest_refused('/rest/topics/rest-bad', $J, "{\"records\":[{\"value\":\"\xc0\xaf\"}]}", 400, 400, 'overlong UTF-8');
 main::rest_refused('/rest/topics/rest-bad', $J, "{\"records\":[{\"value\":\"\xed\xa0\x80\"}]}", 400, 400, 'surrogate UTF-8');
+# lone UTF-16 surrogate escapes: YAJL alone would produce them as '?'
+for my $esc ('\ud800', '\udc00', '\uDBFF\u0041', '\ud800x', 'a\ud800', '\udfff\ud800', '\ud800\ud800') {
+    main::rest_refused('/rest/topics/rest-bad', $J, '{"records":[' . $ok . ',{"value":"' . $esc . '"}]}',
+                       400, 400, "lone surrogate escape $esc (json)");
+    main::rest_refused('/rest/topics/rest-bad', $T, '{"records":[{"key":"' . $esc . '","value":"x"}]}',
+                       400, 400, "lone surrogate escape $esc (text key)");
+}
+main::rest_refused('/rest/topics/rest-bad', $J, '{"records":[' . $ok . '],"x\udc00":1}', 400, 400, 'lone surrogate in a member name');
 main::rest_refused('/rest/topics/rest-bad', $J, '{"records":[' . $ok . ',{"value":1,"partition":1.5}]}', 422, 422, 'partition not an integer');
 main::rest_refused('/rest/topics/rest-bad', $J, '{"records":[' . $ok . ',{"value":1,"partition":-1}]}', 422, 422, 'negative partition');
 main::rest_refused('/rest/topics/rest-bad', $J, '{"records":[' . $ok . ',{"value":1,"partition":2147483648}]}', 422, 422, 'partition too large');
@@ -525,4 +533,27 @@ for (1 .. 50) {
 }
 is_deeply([ map { $_->{payload} } sort { $a->{offset} <=> $b->{offset} } @r ],
           [ 'q0', 'q1', 'q2', 'q3' ], 'each record once, in order');
+--- no_kafka_check
+
+
+
+=== TEST 16: escapes: a surrogate pair is one character, an escaped backslash before "u" is no escape; produced as UTF-8
+--- workers: 1
+--- config
+    location /rest/ {
+        kafka_producer_rest;
+    }
+--- request
+GET /rest/topics/rest-esc
+--- error_code: 405
+--- test_code
+my @e = main::rest_ok('/rest/topics/rest-esc', 'application/vnd.kafka.text.v2+json',
+    '{"records":[{"value":"\ud83d\ude00 \uD83D\uDE00"},{"value":"\\\\ud800 \\\\udc00"},{"value":"\u00e9\u20ac\"\\\\"}]}',
+    3, 'escapes');
+main::record_is('rest-esc', $e[0], "\xf0\x9f\x98\x80 \xf0\x9f\x98\x80", undef, undef, 'a surrogate pair');
+main::record_is('rest-esc', $e[1], '\\ud800 \\udc00', undef, undef, 'escaped backslashes');
+main::record_is('rest-esc', $e[2], "\xc3\xa9\xe2\x82\xac\"\\", undef, undef, 'other escapes');
+@e = main::rest_ok('/rest/topics/rest-esc', 'application/vnd.kafka.json.v2+json',
+    '{"records":[{"value":{"k\ud83d\ude00":"\ud83d\ude00"}}]}', 1, 'json');
+main::record_is('rest-esc', $e[0], "{\"k\xf0\x9f\x98\x80\":\"\xf0\x9f\x98\x80\"}", undef, undef, 'json pair');
 --- no_kafka_check
