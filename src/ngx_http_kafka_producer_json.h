@@ -115,7 +115,7 @@ ngx_int_t ngx_http_kafka_producer_problem_kafka(ngx_http_request_t *r,
  * Proxy's "error_code" and "message".  Returns what a content handler
  * returns.
  */
-#define NGX_HTTP_KAFKA_PRODUCER_PROBLEM_EXTRA  2
+#define NGX_HTTP_KAFKA_PRODUCER_PROBLEM_EXTRA  4
 
 ngx_int_t ngx_http_kafka_producer_problem_extra(ngx_http_request_t *r,
     ngx_uint_t status, time_t retry_after,

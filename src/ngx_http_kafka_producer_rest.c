@@ -88,13 +88,21 @@ static ngx_uint_t ngx_http_kafka_producer_rest_entry(
     ngx_http_kafka_producer_json_t *f);
 static ngx_uint_t ngx_http_kafka_producer_rest_code(
     ngx_http_kafka_producer_rest_slot_t *slot, ngx_uint_t partition_given);
+static ngx_int_t ngx_http_kafka_producer_rest_not_queued(
+    ngx_http_request_t *r, ngx_http_kafka_producer_rest_ctx_t *ctx,
+    ngx_http_kafka_producer_client_t *client, ngx_uint_t first);
 static ngx_int_t ngx_http_kafka_producer_rest_problem(ngx_http_request_t *r,
     ngx_uint_t status, ngx_uint_t code, const char *fmt, ...);
+static ngx_int_t ngx_http_kafka_producer_rest_problem_x(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_uint_t code, time_t retry_after,
+    ngx_http_kafka_producer_json_t *extra, ngx_uint_t nextra,
+    const char *fmt, ...);
 static ngx_int_t ngx_http_kafka_producer_rest_unavailable(
     ngx_http_request_t *r, time_t retry_after, const char *fmt, ...);
 static ngx_int_t ngx_http_kafka_producer_rest_problem_v(
     ngx_http_request_t *r, ngx_uint_t status, ngx_uint_t code,
-    time_t retry_after, const char *fmt, va_list args);
+    time_t retry_after, ngx_http_kafka_producer_json_t *extra,
+    ngx_uint_t nextra, const char *fmt, va_list args);
 
 
 static ngx_str_t  ngx_http_kafka_producer_rest_type =
@@ -431,6 +439,21 @@ ngx_http_kafka_producer_rest_produce(ngx_http_request_t *r,
     rr = ctx->records->elts;
 
     for (i = 0; i < ctx->records->nelts; i++) {
+        /*
+         * /partitions/P produces to P, as Confluent's partition endpoint
+         * does: a record that names another partition refuses the request
+         */
+
+        if (ctx->partition != RD_KAFKA_PARTITION_UA
+            && rr[i].partition != RD_KAFKA_PARTITION_UA
+            && rr[i].partition != ctx->partition)
+        {
+            return ngx_http_kafka_producer_rest_problem(r, 422, 422,
+                                  "record %ui names partition %D, the "
+                                  "path partition %D: nothing was produced",
+                                  i, rr[i].partition, ctx->partition);
+        }
+
         size = rr[i].key.len + rr[i].value.len;
 
         if (size > client->max_bytes) {
@@ -473,8 +496,8 @@ ngx_http_kafka_producer_rest_produce(ngx_http_request_t *r,
         slot = &ctx->slots[i];
 
         rec.topic = ctx->topic;
-        rec.partition = (rr[i].partition != RD_KAFKA_PARTITION_UA)
-                        ? rr[i].partition : ctx->partition;
+        rec.partition = (ctx->partition != RD_KAFKA_PARTITION_UA)
+                        ? ctx->partition : rr[i].partition;
         rec.key = rr[i].key;
         rec.value = rr[i].value;
 
@@ -522,6 +545,15 @@ ngx_http_kafka_producer_rest_produce(ngx_http_request_t *r,
                 first = i;
             }
 
+            if (ctx->async) {
+                /*
+                 * the records before this one are queued and will be
+                 * produced; none after it is: the client resends from
+                 * record "first" without duplicates
+                 */
+                break;
+            }
+
             continue;
         }
 
@@ -538,19 +570,11 @@ ngx_http_kafka_producer_rest_produce(ngx_http_request_t *r,
             return NGX_HTTP_NO_CONTENT;
         }
 
-        slot = &ctx->slots[first];
-
-        return ngx_http_kafka_producer_rest_problem(r,
-                      ngx_http_kafka_producer_error_status(slot->err,
-                                      slot->brokers_down, slot->persisted),
-                      ngx_http_kafka_producer_rest_code(slot,
-                                      slot->partition
-                                      != RD_KAFKA_PARTITION_UA),
-                      "%ui of %ui records were queued; record %ui (the "
-                      "first that was not): %s", queued,
-                      ctx->records->nelts, first,
-                      rd_kafka_err2str(slot->err));
+        return ngx_http_kafka_producer_rest_not_queued(r, ctx, client,
+                                                           first);
     }
+
+wait:
 
     if (ctx->pending == 0) {
         /* nothing in flight: every record failed at once */
@@ -576,20 +600,42 @@ ngx_http_kafka_producer_rest_produce(ngx_http_request_t *r,
 
 failed:
 
-    /* memory ran out midway: what is in flight is detached, 500 */
+    if (queued == 0) {
+        /* memory ran out before anything was queued: 500, nothing sent */
 
-    for (k = 0; k < i; k++) {
-        if (ctx->slots[k].msg) {
-            ctx->slots[k].msg->handler = NULL;
-            ctx->slots[k].msg = NULL;
+        if (ctx->cleanup) {
+            *ctx->cleanup = NULL;
         }
+
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->cleanup) {
-        *ctx->cleanup = NULL;
+    /*
+     * memory ran out at record i: records 0 to i - 1 are queued and will
+     * be produced (a 500 would have the client send them twice); records
+     * i to n - 1 are not, their slots say so, and the queued ones are
+     * awaited as on the normal path
+     */
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "kafka_producer: out of memory at record %ui of %ui for "
+                  "topic \"%V\": records %ui to %ui are not produced", i,
+                  ctx->records->nelts, &ctx->topic, i,
+                  ctx->records->nelts - 1);
+
+    for (k = i; k < ctx->records->nelts; k++) {
+        slot = &ctx->slots[k];
+
+        slot->err = RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
+        slot->persisted = RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
+        slot->done = 1;
     }
 
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (ctx->async) {
+        return ngx_http_kafka_producer_rest_not_queued(r, ctx, client, i);
+    }
+
+    goto wait;
 }
 
 
@@ -930,6 +976,86 @@ ngx_http_kafka_producer_rest_code(ngx_http_kafka_producer_rest_slot_t *slot,
 
 
 /*
+ * ?async=true, record "first" could not be queued (the loop stopped
+ * there): records 0 to first - 1 are queued and will be produced, records
+ * first to n - 1 are not.  The problem says so in "message" and in the
+ * members "queued" (first: how many records, from the first, were queued)
+ * and "not_queued" (n - first); the client resends the records from
+ * index "queued" on, without duplicates.  A 503 carries the Retry-After
+ * of the producer's state.
+ */
+
+static ngx_int_t
+ngx_http_kafka_producer_rest_not_queued(ngx_http_request_t *r,
+    ngx_http_kafka_producer_rest_ctx_t *ctx,
+    ngx_http_kafka_producer_client_t *client, ngx_uint_t first)
+{
+    time_t                                retry_after;
+    ngx_uint_t                            n, status, code;
+    ngx_http_kafka_producer_json_t        f[2], *m;
+    ngx_http_kafka_producer_rest_slot_t  *slot;
+
+    n = ctx->records->nelts;
+    slot = &ctx->slots[first];
+
+    status = ngx_http_kafka_producer_error_status(slot->err,
+                                                  slot->brokers_down,
+                                                  slot->persisted);
+    code = ngx_http_kafka_producer_rest_code(slot,
+                                   slot->partition != RD_KAFKA_PARTITION_UA);
+
+    if (slot->err == RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE) {
+        /* memory ran out at this record (produce()'s "failed" path) */
+        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    retry_after = (status == NGX_HTTP_SERVICE_UNAVAILABLE)
+                  ? ngx_http_kafka_producer_client_retry_after(client,
+                                                               slot->err)
+                  : 0;
+
+    m = f;
+
+    ngx_http_kafka_producer_json_num(m, "queued", (int64_t) first);
+    ngx_http_kafka_producer_json_num(m, "not_queued", (int64_t) (n - first));
+
+    if (first == 0) {
+        return ngx_http_kafka_producer_rest_problem_x(r, status, code,
+                      retry_after, f, m - f,
+                      "no record of %ui was queued (record 0: %s): resend "
+                      "from record 0", n, rd_kafka_err2str(slot->err));
+    }
+
+    return ngx_http_kafka_producer_rest_problem_x(r, status, code,
+                      retry_after, f, m - f,
+                      "records 0 to %ui of %ui were queued and will be "
+                      "produced, records %ui to %ui were not (record %ui: "
+                      "%s): resend from record %ui", first - 1, n, first,
+                      n - 1, first, rd_kafka_err2str(slot->err), first);
+}
+
+
+/* problem_v() with variable arguments */
+
+static ngx_int_t
+ngx_http_kafka_producer_rest_problem_x(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_uint_t code, time_t retry_after,
+    ngx_http_kafka_producer_json_t *extra, ngx_uint_t nextra,
+    const char *fmt, ...)
+{
+    ngx_int_t  rc;
+    va_list    args;
+
+    va_start(args, fmt);
+    rc = ngx_http_kafka_producer_rest_problem_v(r, status, code, retry_after,
+                                                extra, nextra, fmt, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+/*
  * A refusal of the whole request, nothing produced: RFC 9457 problem+json
  * with Confluent's members "error_code" and "message" as well, so that
  * REST Proxy clients read it as they read REST Proxy's errors.
@@ -945,7 +1071,7 @@ ngx_http_kafka_producer_rest_problem(ngx_http_request_t *r, ngx_uint_t status,
     va_start(args, fmt);
     rc = ngx_http_kafka_producer_rest_problem_v(r, status, code,
                                    status == NGX_HTTP_SERVICE_UNAVAILABLE,
-                                   fmt, args);
+                                   NULL, 0, fmt, args);
     va_end(args);
 
     return rc;
@@ -965,21 +1091,25 @@ ngx_http_kafka_producer_rest_unavailable(ngx_http_request_t *r,
     rc = ngx_http_kafka_producer_rest_problem_v(r,
                                   NGX_HTTP_SERVICE_UNAVAILABLE,
                                   NGX_HTTP_KAFKA_PRODUCER_REST_KAFKA_RETRIABLE,
-                                  retry_after, fmt, args);
+                                  retry_after, NULL, 0, fmt, args);
     va_end(args);
 
     return rc;
 }
 
 
+/* "extra": up to 2 more members of the problem, after error_code, message */
+
 static ngx_int_t
 ngx_http_kafka_producer_rest_problem_v(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_uint_t code, time_t retry_after, const char *fmt,
+    ngx_uint_t status, ngx_uint_t code, time_t retry_after,
+    ngx_http_kafka_producer_json_t *extra, ngx_uint_t nextra, const char *fmt,
     va_list args)
 {
     u_char                          buf[NGX_MAX_ERROR_STR], *p;
     ngx_str_t                       detail;
-    ngx_http_kafka_producer_json_t  f[2], *m;
+    ngx_uint_t                      i;
+    ngx_http_kafka_producer_json_t  f[4], *m;
 
     p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
 
@@ -990,6 +1120,10 @@ ngx_http_kafka_producer_rest_problem_v(ngx_http_request_t *r,
 
     ngx_http_kafka_producer_json_num(m, "error_code", code);
     ngx_http_kafka_producer_json_str(m, "message", &detail);
+
+    for (i = 0; i < nextra && i < 2; i++) {
+        *m++ = extra[i];
+    }
 
     return ngx_http_kafka_producer_problem_extra(r, status, retry_after,
                                                  f, m - f, "%V", &detail);

@@ -7,9 +7,11 @@
  * events; a small state machine here takes the members of a produce
  * request from it and checks what YAJL does not: nesting depth, member
  * names given twice in one object, strict UTF-8 (YAJL lets overlong forms
- * and surrogates through), the types the v2 API wants.  A "json" key or
- * value is written back as compact JSON by YAJL's generator, numbers as
- * the client wrote them.  YAJL allocates from the request's pool.
+ * and surrogates through), lone "\u" surrogate escapes (a pre-scan of the
+ * raw body: YAJL writes them as '?'), the types the v2 API wants.  A
+ * "json" key or value is written back as compact JSON by YAJL's
+ * generator, numbers as the client wrote them.  YAJL allocates from the
+ * request's pool.
  */
 
 
@@ -100,6 +102,10 @@ static ngx_int_t ngx_http_kafka_producer_rest_name(
 static ngx_int_t ngx_http_kafka_producer_rest_base64(
     ngx_http_kafka_producer_rest_parser_t *p, u_char *s, size_t len,
     ngx_str_t *out, const char *what);
+static ngx_int_t ngx_http_kafka_producer_rest_surrogates(u_char *start,
+    u_char *end, size_t *at);
+static ngx_int_t ngx_http_kafka_producer_rest_hex4(u_char *p, u_char *end,
+    ngx_uint_t *cp);
 static ngx_int_t ngx_http_kafka_producer_rest_refuse(
     ngx_http_kafka_producer_rest_parser_t *p, ngx_uint_t status,
     ngx_uint_t code, const char *fmt, ...);
@@ -180,7 +186,7 @@ ngx_http_kafka_producer_rest_parse(ngx_pool_t *pool, ngx_str_t *body,
     af.malloc = ngx_http_kafka_producer_rest_malloc;
     af.realloc = ngx_http_kafka_producer_rest_realloc;
     af.free = ngx_http_kafka_producer_rest_free;
-    af.ctx = pool;
+    af.ctx = p;         /* the allocator sets p->nomem on failure */
 
     if (format == NGX_HTTP_KAFKA_PRODUCER_REST_JSON) {
         p->gen = yajl_gen_alloc(&af);
@@ -192,6 +198,22 @@ ngx_http_kafka_producer_rest_parse(ngx_pool_t *pool, ngx_str_t *body,
     h = yajl_alloc(&ngx_http_kafka_producer_rest_callbacks, &af, p);
     if (h == NULL) {
         return NGX_ERROR;
+    }
+
+    /* YAJL 2.1 turns a lone surrogate escape into '?': refused first */
+
+    if (ngx_http_kafka_producer_rest_surrogates(body->data,
+                                                body->data + body->len,
+                                                &consumed)
+        != NGX_OK)
+    {
+        (void) ngx_http_kafka_producer_rest_refuse(p, NGX_HTTP_BAD_REQUEST,
+                                  NGX_HTTP_BAD_REQUEST,
+                                  "the body is not JSON: a lone UTF-16 "
+                                  "surrogate escape (RFC 8259, section 8.2) "
+                                  "at byte %uz", consumed);
+
+        return p->nomem ? NGX_ERROR : NGX_DECLINED;
     }
 
     /* YAJL's defaults are strict: no comments, one value, no garbage */
@@ -861,7 +883,32 @@ static ngx_int_t
 ngx_http_kafka_producer_rest_base64(ngx_http_kafka_producer_rest_parser_t *p,
     u_char *s, size_t len, ngx_str_t *out, const char *what)
 {
+    size_t     i;
     ngx_str_t  src;
+
+    /*
+     * RFC 4648, section 4, strictly: ngx_decode_base64() stops at the
+     * first '=' and ignores the rest ("QQ==garbage!!" would be "A"), and
+     * takes a missing padding; here the length is a multiple of 4 and
+     * '=' is only the last character or the last two
+     */
+
+    for (i = 0; i < len; i++) {
+        if (s[i] == '='
+            && !(i == len - 1 || (i == len - 2 && s[len - 1] == '=')))
+        {
+            break;
+        }
+    }
+
+    if (len % 4 != 0 || i != len) {
+        return ngx_http_kafka_producer_rest_refuse(p, 422,
+                                  NGX_HTTP_KAFKA_PRODUCER_REST_CONVERSION,
+                                  "%s of record %ui is not base64 "
+                                  "(RFC 4648: a length that is a multiple "
+                                  "of 4, \"=\" only as the padding at the "
+                                  "end)", what, p->records->nelts - 1);
+    }
 
     src.data = s;
     src.len = len;
@@ -878,6 +925,88 @@ ngx_http_kafka_producer_rest_base64(ngx_http_kafka_producer_rest_parser_t *p,
                                   "%s of record %ui is not base64 "
                                   "(RFC 4648)", what, p->records->nelts - 1);
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A supplement to YAJL, not a parser: the "\uXXXX" escapes of the raw
+ * body, for what YAJL 2.1 lets through (it writes a lone surrogate as
+ * '?').  In valid JSON a backslash occurs only inside a string and
+ * starts an escape, so no string tracking is needed: "\u" + a high
+ * surrogate (D800-DBFF) must be followed at once by "\u" + a low one
+ * (DC00-DFFF); a low one alone is refused; any other escape is skipped
+ * (2 bytes).  What is not JSON at all is left to YAJL.  NGX_OK, or
+ * NGX_DECLINED with the offset of the lone escape in "at".
+ */
+
+static ngx_int_t
+ngx_http_kafka_producer_rest_surrogates(u_char *start, u_char *end,
+    size_t *at)
+{
+    u_char      *p;
+    ngx_uint_t   cp, lo;
+
+    for (p = start; p + 1 < end; p++) {
+        if (*p != '\\') {
+            continue;
+        }
+
+        if (p[1] != 'u'
+            || ngx_http_kafka_producer_rest_hex4(p + 2, end, &cp) != NGX_OK)
+        {
+            p++;                    /* "\x": the loop skips "x" */
+            continue;
+        }
+
+        if (cp >= 0xdc00 && cp <= 0xdfff) {
+            goto lone;
+        }
+
+        if (cp >= 0xd800 && cp <= 0xdbff) {
+            if (end - p < 12 || p[6] != '\\' || p[7] != 'u'
+                || ngx_http_kafka_producer_rest_hex4(p + 8, end, &lo)
+                   != NGX_OK
+                || lo < 0xdc00 || lo > 0xdfff)
+            {
+                goto lone;
+            }
+
+            p += 11;                /* the pair, 12 bytes */
+            continue;
+        }
+
+        p += 5;                     /* "\uXXXX", 6 bytes */
+    }
+
+    return NGX_OK;
+
+lone:
+
+    *at = p - start;
+
+    return NGX_DECLINED;
+}
+
+
+/* 4 hex digits at "p" (before "end") into "cp": NGX_OK or NGX_DECLINED */
+
+static ngx_int_t
+ngx_http_kafka_producer_rest_hex4(u_char *p, u_char *end, ngx_uint_t *cp)
+{
+    ngx_int_t  n;
+
+    if (end - p < 4) {
+        return NGX_DECLINED;
+    }
+
+    n = ngx_hextoi(p, 4);
+    if (n == NGX_ERROR) {
+        return NGX_DECLINED;
+    }
+
+    *cp = (ngx_uint_t) n;
 
     return NGX_OK;
 }
@@ -998,18 +1127,23 @@ ngx_http_kafka_producer_rest_end_array(void *ctx)
 
 
 /*
- * YAJL's memory from the pool: each block carries its size in front of
- * it for realloc(); free() returns large blocks to the system
- * (ngx_pfree()), small ones go with the pool.
+ * YAJL's memory from the pool of the parser state "ctx": each block
+ * carries its size in front of it for realloc(); free() returns large
+ * blocks to the system (ngx_pfree()), small ones go with the pool.  A
+ * failure sets p->nomem: the parse is then NGX_ERROR (500), not a 400.
  */
 
 static void *
 ngx_http_kafka_producer_rest_malloc(void *ctx, size_t size)
 {
+    ngx_http_kafka_producer_rest_parser_t *p = ctx;
+
     size_t  *m;
 
-    m = ngx_palloc(ctx, sizeof(size_t) + size);
+    m = ngx_palloc(p->pool, sizeof(size_t) + size);
     if (m == NULL) {
+        /* rest_parse() answers NGX_ERROR (500), whatever YAJL says */
+        p->nomem = 1;
         return NULL;
     }
 
@@ -1022,6 +1156,8 @@ ngx_http_kafka_producer_rest_malloc(void *ctx, size_t size)
 static void *
 ngx_http_kafka_producer_rest_realloc(void *ctx, void *ptr, size_t size)
 {
+    ngx_http_kafka_producer_rest_parser_t *p = ctx;
+
     void    *n;
     size_t  *m;
 
@@ -1041,7 +1177,7 @@ ngx_http_kafka_producer_rest_realloc(void *ctx, void *ptr, size_t size)
     }
 
     ngx_memcpy(n, ptr, *m);
-    (void) ngx_pfree(ctx, m);
+    (void) ngx_pfree(p->pool, m);
 
     return n;
 }
@@ -1050,7 +1186,9 @@ ngx_http_kafka_producer_rest_realloc(void *ctx, void *ptr, size_t size)
 static void
 ngx_http_kafka_producer_rest_free(void *ctx, void *ptr)
 {
+    ngx_http_kafka_producer_rest_parser_t *p = ctx;
+
     if (ptr) {
-        (void) ngx_pfree(ctx, (size_t *) ptr - 1);
+        (void) ngx_pfree(p->pool, (size_t *) ptr - 1);
     }
 }

@@ -58,15 +58,19 @@ typedef struct {
  * the schema members in the json and binary formats) into "records" (an
  * array of ngx_http_kafka_producer_rest_record_t, created here).  K and V
  * are written as "format" says: JSON text (the value as compact JSON,
- * numbers as they were written), base64 (decoded with ngx_decode_base64),
- * or a string; null or absent is a null key or value.
+ * numbers as they were written), base64 (RFC 4648 strictly: a length
+ * that is a multiple of 4, '=' only as the last one or two characters,
+ * then ngx_decode_base64; header values too), or a string; null or
+ * absent is a null key or value.
  *
  * Everything is allocated from "pool", YAJL's own buffers too (nothing to
  * free on any path).  Nothing is produced by this function: the caller
  * produces only when the whole body was accepted.
  *
  * Returns NGX_OK; NGX_DECLINED with the reason in "err": 400 for what is
- * not JSON (syntax, invalid UTF-8 (RFC 3629), nesting deeper than
+ * not JSON (syntax, invalid UTF-8 (RFC 3629), a lone UTF-16 surrogate
+ * escape such as "\ud800" (found by a pre-scan of the raw body: YAJL 2.1
+ * would make it '?'), nesting deeper than
  * NGX_HTTP_KAFKA_PRODUCER_REST_DEPTH, a member name twice in one object
  * (RFC 8259, section 4: "SHOULD be unique"; we refuse)), 422 for JSON that
  * is not a produce request (no or an empty "records", more records than

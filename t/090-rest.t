@@ -151,7 +151,7 @@ main::record_is('rest-text', $e[1], 'no headers', undef,
 
 
 
-=== TEST 4: partitions: from the path, per record (a record's own wins), read back where the answer says
+=== TEST 4: partitions: from the path (a record may repeat it), per record on the topic URI; a record naming another partition than the path's refuses the request
 --- workers: 1
 --- kafka_mock
 topic rest-part 3
@@ -163,13 +163,23 @@ topic rest-part 3
 GET /rest/topics/rest-part/partitions/1
 --- error_code: 405
 --- test_code
-my @e = main::rest_ok('/rest/topics/rest-part/partitions/1', 'application/vnd.kafka.text.v2+json',
-    '{"records":[{"value":"p1"},{"value":"p2","partition":2},{"value":"p0","partition":0}]}',
-    3, 'path partition');
+my $T = 'application/vnd.kafka.text.v2+json';
+my @e = main::rest_ok('/rest/topics/rest-part/partitions/1', $T,
+    '{"records":[{"value":"p1"},{"value":"p1b","partition":1}]}',
+    2, 'path partition');
 is($e[0]{partition}, 1, 'record 0 in partition 1 (path)');
-is($e[1]{partition}, 2, 'record 1 in partition 2 (its own)');
-is($e[2]{partition}, 0, 'record 2 in partition 0 (its own)');
-main::record_is('rest-part', $e[$_], ('p1', 'p2', 'p0')[$_], undef, undef, "record $_") for 0 .. 2;
+is($e[1]{partition}, 1, 'record 1 in partition 1 (path, repeated)');
+main::record_is('rest-part', $e[$_], ('p1', 'p1b')[$_], undef, undef, "record $_") for 0 .. 1;
+my $j = main::rest_refused('/rest/topics/rest-part/partitions/1', $T,
+    '{"records":[{"value":"x1"},{"value":"x2","partition":2}]}', 422, 422, 'another partition');
+like($j->{message} // '', qr/record 1 names partition 2/, 'the message names the record');
+is(kafka_count('rest-part'), 2, 'nothing of the refused request produced');
+@e = main::rest_ok('/rest/topics/rest-part', $T,
+    '{"records":[{"value":"p2","partition":2},{"value":"p0","partition":0}]}',
+    2, 'topic URI');
+is($e[0]{partition}, 2, 'record 0 in partition 2 (its own)');
+is($e[1]{partition}, 0, 'record 1 in partition 0 (its own)');
+main::record_is('rest-part', $e[$_], ('p2', 'p0')[$_], undef, undef, "topic URI record $_") for 0 .. 1;
 --- no_kafka_check
 
 
@@ -264,6 +274,14 @@ main::rest_refused('/rest/topics/rest-bad', $J, '{"records":[{"value":{"a":1,"a"
 main::rest_refused('/rest/topics/rest-bad', $J, '{"records":[{"value":' . ('[' x 70) . (']' x 70) . '}]}', 400, 400, 'too deep');
 main::rest_refused('/rest/topics/rest-bad', $J, "{\"records\":[{\"value\":\"\xc0\xaf\"}]}", 400, 400, 'overlong UTF-8');
 main::rest_refused('/rest/topics/rest-bad', $J, "{\"records\":[{\"value\":\"\xed\xa0\x80\"}]}", 400, 400, 'surrogate UTF-8');
+# lone UTF-16 surrogate escapes: YAJL alone would produce them as '?'
+for my $esc ('\ud800', '\udc00', '\uDBFF\u0041', '\ud800x', 'a\ud800', '\udfff\ud800', '\ud800\ud800') {
+    main::rest_refused('/rest/topics/rest-bad', $J, '{"records":[' . $ok . ',{"value":"' . $esc . '"}]}',
+                       400, 400, "lone surrogate escape $esc (json)");
+    main::rest_refused('/rest/topics/rest-bad', $T, '{"records":[{"key":"' . $esc . '","value":"x"}]}',
+                       400, 400, "lone surrogate escape $esc (text key)");
+}
+main::rest_refused('/rest/topics/rest-bad', $J, '{"records":[' . $ok . '],"x\udc00":1}', 400, 400, 'lone surrogate in a member name');
 main::rest_refused('/rest/topics/rest-bad', $J, '{"records":[' . $ok . ',{"value":1,"partition":1.5}]}', 422, 422, 'partition not an integer');
 main::rest_refused('/rest/topics/rest-bad', $J, '{"records":[' . $ok . ',{"value":1,"partition":-1}]}', 422, 422, 'negative partition');
 main::rest_refused('/rest/topics/rest-bad', $J, '{"records":[' . $ok . ',{"value":1,"partition":2147483648}]}', 422, 422, 'partition too large');
@@ -275,6 +293,13 @@ main::rest_refused('/rest/topics/rest-bad', $B, '{"records":[{"value":"aGVsbG8="
 main::rest_refused('/rest/topics/rest-bad', $B, '{"records":[{"value":"aGVsbG8="},{"value":{"a":1}}]}', 422, 42203, 'binary value not a string');
 main::rest_refused('/rest/topics/rest-bad', $T, '{"records":[{"value":"x","headers":[{"key":"h","value":"%%%"}]}]}', 422, 42203, 'header value not base64');
 main::rest_refused('/rest/topics/rest-bad', $T, '{"records":[{"value":"x","headers":[{"value":"aA=="}]}]}', 422, 422, 'header without key');
+# strict base64 (RFC 4648): nginx's decoder alone stops at the first '='
+for my $b64 ('QQ==garbage!!', 'QQ==QQ==', 'QQ=A', 'QQ', 'QUJD=', 'Q===', '=QUJ') {
+    main::rest_refused('/rest/topics/rest-bad', $B, '{"records":[{"value":"aGVsbG8="},{"value":"' . $b64 . '"}]}',
+                       422, 42203, "value \"$b64\" not strict base64");
+    main::rest_refused('/rest/topics/rest-bad', $T, '{"records":[{"value":"x","headers":[{"key":"h","value":"' . $b64 . '"}]}]}',
+                       422, 42203, "header value \"$b64\" not strict base64");
+}
 main::rest_refused('/rest/topics/rest-bad', $T, '{"records":[{"value":"x","key":"' . ('k' x 1025) . '"}]}', 422, 422, 'key too long');
 is(kafka_count('rest-bad'), 0, 'nothing produced to rest-bad');
 --- no_kafka_check
@@ -452,4 +477,83 @@ is($hs, 405, 'the worker answers');
 --- wait: 1
 --- error_log
 delivered for a client that is gone
+--- no_kafka_check
+
+
+
+=== TEST 15: ?async=true with a full local queue: stops at the first record refused, the answer names the queued ones, a resend from there leaves no duplicate; Retry-After from the producer's state
+--- workers: 1
+--- http_config
+    kafka_producer_option queue.buffering.max.messages 2;
+--- config
+    location /rest/ {
+        kafka_producer_rest;
+    }
+--- request
+GET /rest/topics/rest-qfull
+--- error_code: 405
+--- test_code
+my $T = 'application/vnd.kafka.text.v2+json';
+my @v = map { "q$_" } 0 .. 3;
+my $body = '{"records":[' . join(',', map { "{\"key\":\"q\",\"value\":\"$_\"}" } @v) . ']}';
+my ($s, $h, $rb) = http_request('POST', '/rest/topics/rest-qfull?async=true', $body,
+                               headers => { 'Content-Type' => $T });
+is($s, 503, 'a full queue: 503') or diag($rb);
+my $j = eval { decode_json($rb) } || {};
+is($j->{error_code}, 50003, 'error_code 50003');
+is($j->{queued}, 2, 'queued: records 0 and 1') or diag($rb);
+is($j->{not_queued}, 2, 'not_queued: records 2 and 3');
+like($j->{message} // '', qr/records 0 to 1 of 4 were queued.*records 2 to 3 were not.*resend from record 2/,
+     'the message says which');
+# no report yet: a rate of 1/s, 2 queued messages: 2 s, not the fixed 1
+is($h->{'retry-after'}, 2, 'Retry-After from the queue: ' . ($h->{'retry-after'} // 'none'));
+my @r;
+for (1 .. 50) {
+    @r = kafka_records('rest-qfull');
+    last if @r >= 2;
+    select undef, undef, undef, 0.1;
+}
+select undef, undef, undef, 0.5;
+@r = kafka_records('rest-qfull');
+is_deeply([ map { $_->{payload} } sort { $a->{offset} <=> $b->{offset} } @r ],
+          [ 'q0', 'q1' ], 'records 0 and 1 produced, 2 and 3 not');
+# the client resends from "queued" on
+$body = '{"records":[' . join(',', map { "{\"key\":\"q\",\"value\":\"$_\"}" } @v[$j->{queued} // 0 .. 3]) . ']}';
+for (1 .. 50) {
+    ($s, $h, $rb) = http_request('POST', '/rest/topics/rest-qfull?async=true', $body,
+                                headers => { 'Content-Type' => $T });
+    last if $s == 204;
+    select undef, undef, undef, 0.2;
+}
+is($s, 204, 'the resend is queued') or diag($rb);
+for (1 .. 50) {
+    @r = kafka_records('rest-qfull');
+    last if @r >= 4;
+    select undef, undef, undef, 0.1;
+}
+is_deeply([ map { $_->{payload} } sort { $a->{offset} <=> $b->{offset} } @r ],
+          [ 'q0', 'q1', 'q2', 'q3' ], 'each record once, in order');
+--- no_kafka_check
+
+
+
+=== TEST 16: escapes: a surrogate pair is one character, an escaped backslash before "u" is no escape; produced as UTF-8
+--- workers: 1
+--- config
+    location /rest/ {
+        kafka_producer_rest;
+    }
+--- request
+GET /rest/topics/rest-esc
+--- error_code: 405
+--- test_code
+my @e = main::rest_ok('/rest/topics/rest-esc', 'application/vnd.kafka.text.v2+json',
+    '{"records":[{"value":"\ud83d\ude00 \uD83D\uDE00"},{"value":"\\\\ud800 \\\\udc00"},{"value":"\u00e9\u20ac\"\\\\"}]}',
+    3, 'escapes');
+main::record_is('rest-esc', $e[0], "\xf0\x9f\x98\x80 \xf0\x9f\x98\x80", undef, undef, 'a surrogate pair');
+main::record_is('rest-esc', $e[1], '\\ud800 \\udc00', undef, undef, 'escaped backslashes');
+main::record_is('rest-esc', $e[2], "\xc3\xa9\xe2\x82\xac\"\\", undef, undef, 'other escapes');
+@e = main::rest_ok('/rest/topics/rest-esc', 'application/vnd.kafka.json.v2+json',
+    '{"records":[{"value":{"k\ud83d\ude00":"\ud83d\ude00"}}]}', 1, 'json');
+main::record_is('rest-esc', $e[0], "{\"k\xf0\x9f\x98\x80\":\"\xf0\x9f\x98\x80\"}", undef, undef, 'json pair');
 --- no_kafka_check
