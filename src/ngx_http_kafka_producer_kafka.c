@@ -815,6 +815,8 @@ ngx_http_kafka_producer_client_open(ngx_http_kafka_producer_client_t *client)
 
     size = sizeof(value);
 
+    client->reconnect_max = 10000;     /* librdkafka's default */
+
     if (rd_kafka_conf_get(conf, "reconnect.backoff.max.ms", value, &size)
         == RD_KAFKA_CONF_OK)
     {

@@ -61,12 +61,18 @@ void ngx_http_kafka_producer_exit_clients(ngx_cycle_t *cycle);
  */
 ngx_http_kafka_producer_client_t *ngx_http_kafka_producer_client(
     ngx_uint_t mode);
+ngx_http_kafka_producer_client_t *ngx_http_kafka_producer_client_get(
+    ngx_uint_t mode);
+time_t ngx_http_kafka_producer_client_unavailable(ngx_uint_t mode,
+    ngx_str_t *reason);
 
 /*
  * client_retry_after: the seconds a client should wait before it sends
  * again to "client" after a 503 caused by "err" (RFC 9110 10.2.3
  * Retry-After), at least 1, computed from the producer's state:
  * - being replaced or retried after a fatal error: until the next attempt;
+ * - no broker up (whatever "err", QUEUE_FULL included): how long they
+ *   have been down, at most librdkafka's reconnect.backoff.max.ms;
  * - QUEUE_FULL (and a full status zone): librdkafka's queue divided by
  *   the reports per second (a moving average, at least 1), at most the
  *   delivery timeout (every queued message is resolved by then);
@@ -76,10 +82,6 @@ ngx_http_kafka_producer_client_t *ngx_http_kafka_producer_client(
  */
 time_t ngx_http_kafka_producer_client_retry_after(
     ngx_http_kafka_producer_client_t *client, rd_kafka_resp_err_t err);
-ngx_http_kafka_producer_client_t *ngx_http_kafka_producer_client_get(
-    ngx_uint_t mode);
-time_t ngx_http_kafka_producer_client_unavailable(ngx_uint_t mode,
-    ngx_str_t *reason);
 
 /*
  * msg_create: a delivery context on "client" (owned by the worker,
