@@ -17,6 +17,7 @@
 #include "ngx_http_kafka_producer_request.h"
 #include "ngx_http_kafka_producer_send.h"
 #include "ngx_http_kafka_producer_pass.h"
+#include "ngx_http_kafka_producer_rest.h"
 #include "ngx_http_kafka_producer_kafka.h"
 
 #include <time.h>
@@ -28,7 +29,8 @@
 
 /* handler, mode (+ unknown), send mode (+ unknown), status code */
 #define NGX_HTTP_KAFKA_PRODUCER_METRICS_NREQUESTS                             \
-    (2 * 3 * 3 * NGX_HTTP_KAFKA_PRODUCER_METRICS_NCODES)
+    (NGX_HTTP_KAFKA_PRODUCER_NHANDLERS * 3 * 3                               \
+     * NGX_HTTP_KAFKA_PRODUCER_METRICS_NCODES)
 
 
 typedef struct {
@@ -108,7 +110,7 @@ static uint64_t  ngx_http_kafka_producer_metrics_le_us[] = {
 };
 
 static char  *ngx_http_kafka_producer_metrics_handlers[] = {
-    "send", "pass"
+    "send", "pass", "rest"
 };
 
 static char  *ngx_http_kafka_producer_metrics_modes[] = {
@@ -452,9 +454,14 @@ ngx_http_kafka_producer_metrics_log(ngx_http_request_t *r)
     } else if (clcf->handler == ngx_http_kafka_producer_pass_handler) {
         handler = NGX_HTTP_KAFKA_PRODUCER_HANDLER_PASS;
 
+    } else if (clcf->handler == ngx_http_kafka_producer_rest_handler) {
+        handler = NGX_HTTP_KAFKA_PRODUCER_HANDLER_REST;
+
     } else {
         return NGX_OK;
     }
+
+    /* a REST request's context starts with the module's request context */
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_kafka_producer_module);
 
@@ -466,6 +473,12 @@ ngx_http_kafka_producer_metrics_log(ngx_http_request_t *r)
         klcf = ngx_http_get_module_loc_conf(r, ngx_http_kafka_producer_module);
         mode = klcf->mode;
         async = klcf->async;
+
+    } else if (handler == NGX_HTTP_KAFKA_PRODUCER_HANDLER_REST) {
+        /* refused before its context: the producer is the location's */
+        klcf = ngx_http_get_module_loc_conf(r, ngx_http_kafka_producer_module);
+        mode = klcf->mode;
+        async = NGX_CONF_UNSET_UINT;
 
     } else {
         mode = NGX_CONF_UNSET_UINT;
@@ -549,7 +562,7 @@ ngx_http_kafka_producer_metrics_handler(ngx_http_request_t *r)
 
     i = 0;
 
-    for (h = 0; h < 2; h++) {
+    for (h = 0; h < NGX_HTTP_KAFKA_PRODUCER_NHANDLERS; h++) {
         for (m = 0; m < 3; m++) {
             for (a = 0; a < 3; a++) {
                 for (c = 0; c < NGX_HTTP_KAFKA_PRODUCER_METRICS_NCODES; c++) {

@@ -14,6 +14,8 @@
 
 #define NGX_HTTP_KAFKA_PRODUCER_HANDLER_SEND  0
 #define NGX_HTTP_KAFKA_PRODUCER_HANDLER_PASS  1
+#define NGX_HTTP_KAFKA_PRODUCER_HANDLER_REST  2
+#define NGX_HTTP_KAFKA_PRODUCER_NHANDLERS     3
 
 
 /*
@@ -27,9 +29,10 @@ ngx_int_t ngx_http_kafka_producer_metrics_init_conf(ngx_conf_t *cf,
 
 /*
  * Counting, from any worker, without locks (atomic adds):
- * - request: a request of a producing handler (HANDLER_SEND, _PASS) that
- *   ended with HTTP "status"; mode and async NGX_CONF_UNSET_UINT when the
- *   request was refused before they were known;
+ * - request: a request of a producing handler (HANDLER_SEND, _PASS,
+ *   _REST) that ended with HTTP "status"; mode and async
+ *   NGX_CONF_UNSET_UINT when the request was refused before they were
+ *   known;
  * - record: a delivery report of the producer of "mode" for "topic" (the
  *   first "kafka_producer_metrics_topics" topics seen get their own
  *   series, the others count as "_other"; NULL topic: "_other"),

@@ -22,6 +22,11 @@ our $Config = <<'_EOC_';
         kafka_producer_mode  plain;
     }
 
+    location /rest/ {
+        kafka_producer_rest;
+        kafka_producer_mode  plain;
+    }
+
     location = /metrics {
         kafka_producer_metrics;
     }
@@ -79,6 +84,13 @@ for my $r (@send) {
 }
 my ($s, $h, $b) = http_request('POST', '/events?topic=metrics-a', 'x');
 is($s, 200, 'pass: 200');
+($s) = http_request('POST', '/rest/topics/metrics-a',
+                    '{"records":[{"value":"r1"},{"value":"r2"}]}',
+                    headers => "Content-Type: application/vnd.kafka.text.v2+json\r\n");
+is($s, 200, 'REST, two records: 200');
+($s) = http_request('POST', '/rest/topics/metrics-a', 'x',
+                    headers => "Content-Type: text/plain\r\n");
+is($s, 415, 'REST, another content type: 415');
 status_wait('/api/v1/status?requestId=00000000-0000-4000-8000-000000000000', 0.1);
 select undef, undef, undef, 1.5;
 my ($text, $m, $mh) = main::scrape();
@@ -94,10 +106,18 @@ is($m->{qq[$rq\{handler="pass",mode="plain",send_mode="sync",code="200"}]}, 1, '
 my $rc = 'nginx_kafka_producer_records_total';
 is($m->{qq[$rc\{topic="bhf-transactions",mode="plain",result="delivered"}]}, 2, 'records: 2 plain');
 is($m->{qq[$rc\{topic="bhf-transactions",mode="idempotent",result="delivered"}]}, 2, 'records: 2 idempotent (sync and async)');
-is($m->{qq[$rc\{topic="metrics-a",mode="plain",result="delivered"}]}, 1, 'records: the pass');
-is($m->{'nginx_kafka_producer_delivery_seconds_count{mode="plain"}'}, 3, 'histogram count, plain');
+is($m->{qq[$rc\{topic="metrics-a",mode="plain",result="delivered"}]}, 3, 'records: the pass and the two of the REST batch');
+my %rest;
+for my $k (grep { /^\Q$rq\E\{handler="rest",mode="plain",/ } keys %$m) {
+    my ($code) = $k =~ /code="(\d+)"/;
+    $rest{$code} += $m->{$k};
+}
+is($rest{200}, 1, 'the REST batch: one request, 200');
+is($rest{415}, 1, 'the REST 415: one request');
+is($m->{qq[$rq\{handler="rest",mode="plain",send_mode="sync",code="200"}]}, 1, 'the REST batch is a sync request');
+is($m->{'nginx_kafka_producer_delivery_seconds_count{mode="plain"}'}, 5, 'histogram count, plain');
 is($m->{'nginx_kafka_producer_delivery_seconds_count{mode="idempotent"}'}, 2, 'histogram count, idempotent');
-is($m->{'nginx_kafka_producer_delivery_seconds_bucket{mode="plain",le="+Inf"}'}, 3, '+Inf bucket = count');
+is($m->{'nginx_kafka_producer_delivery_seconds_bucket{mode="plain",le="+Inf"}'}, 5, '+Inf bucket = count');
 cmp_ok($m->{'nginx_kafka_producer_delivery_seconds_sum{mode="plain"}'}, '>', 0, 'a sum of seconds');
 is($m->{'nginx_kafka_producer_up{worker="0",mode="idempotent"}'}, 1, 'the idempotent producer is up');
 cmp_ok($m->{'nginx_kafka_producer_brokers_up{worker="0",mode="plain"}'}, '>=', 1, 'brokers up');
